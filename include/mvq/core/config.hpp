@@ -1,0 +1,126 @@
+#pragma once
+/// @file
+/// Compile-time configuration shared by quantizers, kernels and the emulator: `vq_config` and `nm_pattern`.
+/// Both are structural types, usable as C++20 non-type template parameters.
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "mvq/core/error.hpp"
+
+namespace mvq::inline v0 {
+
+/// N:M structured sparsity: in every group of M consecutive weights along the reduction axis, N are kept.
+/// `{0, 0}`, and only that, means dense.
+struct nm_pattern {
+  std::uint8_t n = 0;  ///< weights kept per group
+  std::uint8_t m = 0;  ///< group length
+
+  [[nodiscard]] constexpr bool dense() const noexcept { return n == 0 && m == 0; }
+  friend constexpr bool operator==(nm_pattern, nm_pattern) = default;
+};
+
+/// Vector-quantization shape: K codewords of dimension d.
+struct vq_config {
+  std::uint32_t codebook_size = 256;  ///< K, a power of two in [2, 65536]
+  std::uint8_t subvector_dim = 8;     ///< d, in [1, 64]
+
+  friend constexpr bool operator==(vq_config, vq_config) = default;
+};
+
+/// Largest group length an `nm_pattern` may have (masks are handled as 16-bit bitmaps).
+inline constexpr std::uint8_t max_nm_group = 16;
+/// Largest sub-vector dimension a `vq_config` may have.
+inline constexpr std::uint8_t max_subvector_dim = 64;
+/// Largest codebook a `vq_config` may have (16-bit indices).
+inline constexpr std::uint32_t max_codebook_size = 65536;
+
+/// Empty when `p` is valid, else a sentence saying what is wrong. Shared by `static_assert`s and runtime checks.
+[[nodiscard]] constexpr const char* check(nm_pattern p) noexcept {
+  if (p.dense()) return "";
+  if (p.m == 0) return "nm_pattern: M must be at least 1 unless the pattern is {0, 0} (dense).";
+  if (p.m > max_nm_group) return "nm_pattern: M must be at most 16.";
+  if (p.n == 0) return "nm_pattern: N must be at least 1; {0, 0} is the only spelling of dense.";
+  if (p.n > p.m) return "nm_pattern: N must not exceed M.";
+  return "";
+}
+
+/// Empty when `v` is valid, else a sentence saying what is wrong.
+[[nodiscard]] constexpr const char* check(vq_config v) noexcept {
+  if (v.codebook_size < 2 || v.codebook_size > max_codebook_size)
+    return "vq_config: codebook_size must be between 2 and 65536.";
+  if (!std::has_single_bit(v.codebook_size)) return "vq_config: codebook_size must be a power of two.";
+  if (v.subvector_dim == 0 || v.subvector_dim > max_subvector_dim)
+    return "vq_config: subvector_dim must be between 1 and 64.";
+  return "";
+}
+
+/// Empty when the pair is valid, else a sentence: each sub-vector must hold whole N:M groups.
+[[nodiscard]] constexpr const char* check(vq_config v, nm_pattern p) noexcept {
+  if (const char* e = check(v); *e) return e;
+  if (const char* e = check(p); *e) return e;
+  if (!p.dense() && v.subvector_dim % p.m != 0)
+    return "nm_pattern: the sub-vector dimension must be a multiple of M, so each sub-vector holds whole N:M groups.";
+  return "";
+}
+
+/// Runtime form of the checks above, for values that come from files or the command line.
+template <class... Cfg>
+[[nodiscard]] result<void> validate(Cfg... cfg) {
+  if (const char* e = check(cfg...); *e) return fail(errc::invalid_argument, e);
+  return {};
+}
+
+/// Bits of one codeword index: log2 K (K is a power of two).
+[[nodiscard]] constexpr unsigned index_bits(std::uint32_t codebook_size) noexcept {
+  return static_cast<unsigned>(std::countr_zero(codebook_size));
+}
+
+/// Kept weights per d-wide sub-vector under N:M: N·d/M (d when dense).
+[[nodiscard]] constexpr std::size_t kept_per_subvector(vq_config v, nm_pattern p) noexcept {
+  return p.dense() ? v.subvector_dim : std::size_t{v.subvector_dim} * p.n / p.m;
+}
+
+/// Human-readable "K256_d8" / "2:4" names, used in test and benchmark names.
+[[nodiscard]] inline std::string to_string(vq_config v) {
+  return "K" + std::to_string(v.codebook_size) + "_d" + std::to_string(v.subvector_dim);
+}
+/// "dense" or "N:M".
+[[nodiscard]] inline std::string to_string(nm_pattern p) {
+  return p.dense() ? std::string("dense") : std::to_string(p.n) + ":" + std::to_string(p.m);
+}
+
+/// Named configurations; they show up in test and benchmark names.
+inline constexpr vq_config k256_d4{.codebook_size = 256, .subvector_dim = 4};
+inline constexpr vq_config k256_d8{.codebook_size = 256, .subvector_dim = 8};
+inline constexpr vq_config k256_d16{.codebook_size = 256, .subvector_dim = 16};
+inline constexpr vq_config k16_d2{.codebook_size = 16, .subvector_dim = 2};
+inline constexpr vq_config k16_d4{.codebook_size = 16, .subvector_dim = 4};
+inline constexpr nm_pattern dense{};
+inline constexpr nm_pattern sparse_1_4{.n = 1, .m = 4};
+inline constexpr nm_pattern sparse_2_4{.n = 2, .m = 4};
+inline constexpr nm_pattern sparse_2_8{.n = 2, .m = 8};
+
+/// Compile-time face of a validated pair: a bad configuration is a compile error whose message is a sentence.
+template <vq_config V, nm_pattern P = nm_pattern{}>  // clang 14 rejects a bare `= {}` here
+struct vq_traits {
+  static_assert(V.codebook_size >= 2 && V.codebook_size <= max_codebook_size,
+                "vq_config: codebook_size must be between 2 and 65536.");
+  static_assert(std::has_single_bit(V.codebook_size), "vq_config: codebook_size must be a power of two.");
+  static_assert(V.subvector_dim >= 1 && V.subvector_dim <= max_subvector_dim,
+                "vq_config: subvector_dim must be between 1 and 64.");
+  static_assert(P.dense() || (P.m >= 1 && P.m <= max_nm_group), "nm_pattern: M must be between 1 and 16.");
+  static_assert(P.dense() || (P.n >= 1 && P.n <= P.m),
+                "nm_pattern: N must be between 1 and M; {0, 0} is the only spelling of dense.");
+  static_assert(P.dense() || V.subvector_dim % P.m == 0,
+                "nm_pattern: the sub-vector dimension must be a multiple of M, so each sub-vector holds whole N:M groups.");
+
+  static constexpr vq_config config = V;
+  static constexpr nm_pattern pattern = P;
+  static constexpr unsigned bits_per_index = index_bits(V.codebook_size);
+  static constexpr std::size_t kept_per_subvector = mvq::kept_per_subvector(V, P);
+};
+
+}  // namespace mvq::inline v0
