@@ -1,0 +1,591 @@
+#pragma once
+/// @file
+/// The `.mvq.safetensors` format, version 1 (specification: docs/format.md): a safetensors file that holds
+/// compressed layers next to the tensors that stayed dense.
+///
+/// Per compressed layer `<name>`:
+///   - `<name>.codebook`        [K, d]  F32, F16 or I8
+///   - `<name>.codebook_scale`  [1]     F32, only for an I8 codebook (codeword value = q · scale)
+///   - `<name>.indices`         [rows, index_bytes_per_row]  U8, per row an LSB-first stream of log2 K-bit indices
+///   - `<name>.mask`            [rows, mask_bytes_per_row]   U8, only under N:M (M-bit bitmaps or pattern ranks)
+///   - `__metadata__["mvq:<name>"]` a JSON string {"method", "k", "d", "n", "m", "shape", "layout", "index_bits",
+///     "mask_encoding", "codebook_dtype"}
+/// plus `__metadata__["mvq_format"] = "1"`. The packing of indices and masks is exactly the in-memory packing of
+/// `compressed_matrix` (core/compressed_matrix.hpp), so reading maps the file and needs no re-packing.
+///
+/// A weight tensor of shape [O, I, s1, ..., sk] (k ≥ 0 spatial dims) becomes a rows × cols matrix with
+/// rows = O and cols = I·s1·…·sk. The order of the cols is the tensor's `reduction_order`:
+///   - `oihw`: I outer, spatial inner: column i·S + s (S = s1·…·sk, s the flattened spatial index); this is the
+///     tensor's own row-major order (PQF, BGD and VQ4DiT cut sub-vectors this way);
+///   - `ohwi`: spatial outer, I inner: column s·I + i (sub-vectors run across input channels at one tap).
+/// For a 2-D tensor [out, in] both orders are the identity.
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mvq/core/bitpack.hpp"
+#include "mvq/core/compressed_matrix.hpp"
+#include "mvq/core/config.hpp"
+#include "mvq/core/error.hpp"
+#include "mvq/core/float_formats.hpp"
+#include "mvq/io/dtype.hpp"
+#include "mvq/io/safetensors.hpp"
+
+namespace mvq::inline v0::io {
+
+/// Version string this header writes and reads in `__metadata__["mvq_format"]`.
+inline constexpr std::string_view mvq_format_version = "1";
+/// Metadata key of the format version.
+inline constexpr std::string_view mvq_format_key = "mvq_format";
+/// Prefix of the per-layer metadata keys (`"mvq:<name>"`).
+inline constexpr std::string_view mvq_layer_key_prefix = "mvq:";
+
+/// Order of the reduction (column) axis of a weight tensor [O, I, spatial...]; see the file comment.
+enum class reduction_order : std::uint8_t {
+  oihw,  ///< I outer, spatial inner: the tensor's own row-major order
+  ohwi,  ///< spatial outer, I inner
+};
+
+/// "oihw" or "ohwi".
+[[nodiscard]] constexpr std::string_view to_string(reduction_order o) noexcept {
+  return o == reduction_order::oihw ? "oihw" : "ohwi";
+}
+
+/// Parses "oihw" / "ohwi".
+[[nodiscard]] constexpr std::optional<reduction_order> parse_reduction_order(std::string_view s) noexcept {
+  if (s == "oihw") return reduction_order::oihw;
+  if (s == "ohwi") return reduction_order::ohwi;
+  return std::nullopt;
+}
+
+/// Parses "f32" / "f16" / "i8".
+[[nodiscard]] constexpr std::optional<codebook_dtype> parse_codebook_dtype(std::string_view s) noexcept {
+  if (s == "f32") return codebook_dtype::f32;
+  if (s == "f16") return codebook_dtype::f16;
+  if (s == "i8") return codebook_dtype::i8;
+  return std::nullopt;
+}
+
+/// Parses "none" / "bitmap" / "pattern".
+[[nodiscard]] constexpr std::optional<mask_encoding> parse_mask_encoding(std::string_view s) noexcept {
+  if (s == "none") return mask_encoding::none;
+  if (s == "bitmap") return mask_encoding::bitmap;
+  if (s == "pattern") return mask_encoding::pattern;
+  return std::nullopt;
+}
+
+/// The matrix shape (rows = shape[0], cols = product of the other dims) of a tensor with ≥ 2 dims, or an error
+/// naming `what` when the shape has fewer dims or its element count overflows.
+[[nodiscard]] inline result<std::pair<std::size_t, std::size_t>> matrix_shape(std::span<const std::uint64_t> shape,
+                                                                            std::string_view what) {
+  if (shape.size() < 2)
+    return fail(errc::shape_mismatch, std::string(what) + ": a compressed layer needs at least 2 dims, the shape has " +
+                                          std::to_string(shape.size()));
+  // Keep rows · cols · 64 within size_t (compressed_layout's own overflow bound), checked before multiplying.
+  constexpr std::uint64_t limit = std::numeric_limits<std::size_t>::max() / 64;
+  std::uint64_t cols = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) {
+    if (shape[i] != 0 && cols > limit / shape[i])
+      return fail(errc::too_large, std::string(what) + ": the shape's element count overflows");
+    cols *= shape[i];
+  }
+  if (shape[0] != 0 && cols != 0 && shape[0] > limit / cols)
+    return fail(errc::too_large, std::string(what) + ": the shape's element count overflows");
+  return std::pair{static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(cols)};
+}
+
+/// Reorders the columns of `in` (a tensor of `shape` [O, I, spatial...], row-major, i.e. `oihw`) into `order`.
+/// `in.size()` must equal the shape's element count. Also used for calibration rows, whose columns follow the
+/// weight's oihw order: pass the shape [rows, I, spatial...].
+[[nodiscard]] inline std::vector<float> to_reduction_order(std::span<const float> in,
+                                                           std::span<const std::uint64_t> shape,
+                                                           reduction_order order) {
+  std::vector<float> out(in.begin(), in.end());
+  if (order == reduction_order::oihw || shape.size() < 3) return out;
+  const std::size_t rows = shape[0], ch = shape[1];
+  std::size_t sp = 1;
+  for (std::size_t i = 2; i < shape.size(); ++i) sp *= shape[i];
+  const std::size_t cols = ch * sp;
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t i = 0; i < ch; ++i)
+      for (std::size_t s = 0; s < sp; ++s) out[r * cols + s * ch + i] = in[r * cols + i * sp + s];
+  return out;
+}
+
+/// Inverse of `to_reduction_order`: columns in `order` back to the tensor's row-major (oihw) order.
+[[nodiscard]] inline std::vector<float> from_reduction_order(std::span<const float> in,
+                                                             std::span<const std::uint64_t> shape,
+                                                             reduction_order order) {
+  std::vector<float> out(in.begin(), in.end());
+  if (order == reduction_order::oihw || shape.size() < 3) return out;
+  const std::size_t rows = shape[0], ch = shape[1];
+  std::size_t sp = 1;
+  for (std::size_t i = 2; i < shape.size(); ++i) sp *= shape[i];
+  const std::size_t cols = ch * sp;
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t i = 0; i < ch; ++i)
+      for (std::size_t s = 0; s < sp; ++s) out[r * cols + i * sp + s] = in[r * cols + s * ch + i];
+  return out;
+}
+
+/// What the format records about a compressed layer besides its `compressed_layout`.
+struct mvq_layer_info {
+  std::string name;                               ///< the original tensor name
+  std::string method = "mvq";                     ///< "kmeans" (dense VQ) or "mvq" (N:M + masked k-means)
+  std::vector<std::uint64_t> shape;               ///< the original tensor shape (≥ 2 dims)
+  reduction_order order = reduction_order::oihw;  ///< column order of the compressed matrix
+};
+
+namespace detail {
+
+/// Names of the tensors that store layer `name`.
+struct layer_tensor_names {
+  std::string codebook, scale, indices, mask;
+  explicit layer_tensor_names(std::string_view name)
+      : codebook(std::string(name) + ".codebook"),
+        scale(std::string(name) + ".codebook_scale"),
+        indices(std::string(name) + ".indices"),
+        mask(std::string(name) + ".mask") {}
+};
+
+inline std::string shape_string(std::span<const std::uint64_t> s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+inline std::span<const std::byte> as_bytes_u8(std::span<const std::uint8_t> s) noexcept { return std::as_bytes(s); }
+
+/// Checks the method string against the N:M pattern: "kmeans" is dense VQ, "mvq" is N:M + masked k-means.
+inline result<void> check_method(std::string_view method, nm_pattern nm, std::string_view where) {
+  if (method != "kmeans" && method != "mvq")
+    return fail(errc::invalid_argument,
+                std::string(where) + ": method '" + std::string(method) + "' is not \"kmeans\" or \"mvq\"");
+  if ((method == "mvq") == nm.dense())
+    return fail(errc::invalid_argument, std::string(where) + ": method \"" + std::string(method) +
+                                            "\" needs " + (nm.dense() ? "an N:M pattern" : "a dense pattern (n = m = 0)") +
+                                            ", got " + to_string(nm));
+  return {};
+}
+
+}  // namespace detail
+
+/// The JSON text of `__metadata__["mvq:<name>"]` for a layer.
+[[nodiscard]] inline std::string layer_metadata_json(mvq_layer_info const& info, compressed_layout const& l) {
+  nlohmann::ordered_json j;
+  j["method"] = info.method;
+  j["k"] = l.k;
+  j["d"] = l.d;
+  j["n"] = l.nm.n;
+  j["m"] = l.nm.m;
+  j["shape"] = info.shape;
+  j["layout"] = std::string(to_string(info.order));
+  j["index_bits"] = l.index_bits();
+  j["mask_encoding"] = to_string(l.masks);
+  j["codebook_dtype"] = to_string(l.codebook);
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+/// Parses and checks one layer's metadata JSON (everything that does not need the tensors). `where` prefixes
+/// every message ("file: layer 'x'").
+[[nodiscard]] inline result<std::pair<mvq_layer_info, compressed_layout>> parse_layer_metadata(
+    std::string_view name, std::string_view text, std::string_view where) {
+  const std::string w(where);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(errc::corrupt_file, w + ": the metadata entry is not a JSON object");
+  auto uint_field = [&](const char* key, std::uint64_t max) -> result<std::uint64_t> {
+    auto it = j.find(key);
+    if (it == j.end()) return fail(errc::corrupt_file, w + ": the metadata has no \"" + key + "\"");
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > max)
+      return fail(errc::corrupt_file, w + ": metadata \"" + key + "\" must be an integer in [0, " +
+                                          std::to_string(max) + "]");
+    return it->get<std::uint64_t>();
+  };
+  auto string_field = [&](const char* key) -> result<std::string> {
+    auto it = j.find(key);
+    if (it == j.end()) return fail(errc::corrupt_file, w + ": the metadata has no \"" + key + "\"");
+    if (!it->is_string()) return fail(errc::corrupt_file, w + ": metadata \"" + key + "\" must be a string");
+    return it->get<std::string>();
+  };
+  mvq_layer_info info;
+  info.name = std::string(name);
+  compressed_layout l;
+  auto method = string_field("method");
+  if (!method) return tl::unexpected(method.error());
+  info.method = *method;
+  auto k = uint_field("k", max_codebook_size);
+  if (!k) return tl::unexpected(k.error());
+  auto d = uint_field("d", max_subvector_dim);
+  if (!d) return tl::unexpected(d.error());
+  auto n = uint_field("n", max_nm_group);
+  if (!n) return tl::unexpected(n.error());
+  auto m = uint_field("m", max_nm_group);
+  if (!m) return tl::unexpected(m.error());
+  auto ib = uint_field("index_bits", 32);
+  if (!ib) return tl::unexpected(ib.error());
+  l.k = static_cast<std::uint32_t>(*k);
+  l.d = static_cast<std::uint32_t>(*d);
+  l.nm = nm_pattern{static_cast<std::uint8_t>(*n), static_cast<std::uint8_t>(*m)};
+  if (auto r = validate(vq_config{l.k, static_cast<std::uint8_t>(l.d)}, l.nm); !r)
+    return fail(errc::corrupt_file, w + ": k = " + std::to_string(l.k) + ", d = " + std::to_string(l.d) + ", " +
+                                        to_string(l.nm) + ": " + r.error().message);
+  if (*ib != l.index_bits())
+    return fail(errc::corrupt_file, w + ": index_bits = " + std::to_string(*ib) + " but log2 k = " +
+                                        std::to_string(l.index_bits()));
+  if (auto r = detail::check_method(info.method, l.nm, w); !r) return fail(errc::corrupt_file, r.error().message);
+
+  auto layout = string_field("layout");
+  if (!layout) return tl::unexpected(layout.error());
+  auto order = parse_reduction_order(*layout);
+  if (!order) return fail(errc::corrupt_file, w + ": layout '" + *layout + "' is not \"oihw\" or \"ohwi\"");
+  info.order = *order;
+  auto enc_s = string_field("mask_encoding");
+  if (!enc_s) return tl::unexpected(enc_s.error());
+  auto enc = parse_mask_encoding(*enc_s);
+  if (!enc)
+    return fail(errc::corrupt_file, w + ": mask_encoding '" + *enc_s + "' is not \"none\", \"bitmap\" or \"pattern\"");
+  l.masks = *enc;
+  if (l.nm.dense() != (l.masks == mask_encoding::none))
+    return fail(errc::corrupt_file, w + ": mask_encoding \"" + *enc_s + "\" does not fit the pattern " +
+                                        to_string(l.nm) + " (\"none\" exactly when n = m = 0)");
+  auto cb_s = string_field("codebook_dtype");
+  if (!cb_s) return tl::unexpected(cb_s.error());
+  auto cb = parse_codebook_dtype(*cb_s);
+  if (!cb) return fail(errc::corrupt_file, w + ": codebook_dtype '" + *cb_s + "' is not \"f32\", \"f16\" or \"i8\"");
+  l.codebook = *cb;
+
+  auto sh = j.find("shape");
+  if (sh == j.end() || !sh->is_array())
+    return fail(errc::corrupt_file, w + ": metadata \"shape\" is missing or not an array");
+  for (auto const& e : *sh) {
+    if (!e.is_number_unsigned() || e.get<std::uint64_t>() == 0)
+      return fail(errc::corrupt_file, w + ": metadata \"shape\" must hold positive integers");
+    info.shape.push_back(e.get<std::uint64_t>());
+  }
+  auto rc = matrix_shape(info.shape, w);
+  if (!rc) return fail(errc::corrupt_file, rc.error().message);
+  l.rows = rc->first;
+  l.cols = rc->second;
+  if (l.cols % l.d != 0)
+    return fail(errc::corrupt_file, w + ": the reduction length " + std::to_string(l.cols) + " of shape " +
+                                        detail::shape_string(info.shape) + " is not a multiple of d = " +
+                                        std::to_string(l.d));
+  if (!l.nm.dense() && l.cols % l.nm.m != 0)
+    return fail(errc::corrupt_file, w + ": the reduction length " + std::to_string(l.cols) +
+                                        " is not a multiple of M = " + std::to_string(l.nm.m));
+  if (auto r = validate(l); !r) return fail(errc::corrupt_file, w + ": " + r.error().message);
+  return std::pair{std::move(info), l};
+}
+
+/// One compressed layer of an opened `.mvq.safetensors` file: the indices and masks are views into the file's
+/// bytes (no copy), the codebook is decoded into owned fp32 values (and int8 values for an I8 codebook).
+struct mvq_layer {
+  mvq_layer_info info;
+  compressed_layout layout;
+  std::vector<float> codebook;               ///< k·d effective fp32 values
+  std::vector<std::int8_t> codebook_i8;      ///< k·d values for an I8 codebook, else empty
+  float codebook_scale = 1.0f;               ///< 1 unless I8
+  std::span<const std::uint8_t> indices;     ///< into the file
+  std::span<const std::uint8_t> masks;       ///< into the file (empty when dense)
+
+  /// The layer as the view every kernel takes.
+  [[nodiscard]] compressed_matrix_view view() const noexcept {
+    return {layout, codebook, codebook_i8, codebook_scale, indices, masks};
+  }
+  /// An owning copy.
+  [[nodiscard]] compressed_matrix to_matrix() const {
+    return {layout, codebook, codebook_i8, codebook_scale, {indices.begin(), indices.end()},
+            {masks.begin(), masks.end()}};
+  }
+  /// Dense fp32 weights in the original tensor's shape and (row-major) element order.
+  [[nodiscard]] std::vector<float> decompress_dense() const {
+    auto m = mvq::decompress(view());
+    return from_reduction_order(m, info.shape, info.order);
+  }
+};
+
+/// An opened, fully validated `.mvq.safetensors` file. Movable; the layers' views stay valid while it lives.
+class mvq_file {
+public:
+  /// Opens and validates `path` (see `from_safetensors`).
+  [[nodiscard]] static result<mvq_file> open(const std::filesystem::path& path, open_mode mode = open_mode::map) {
+    auto f = safetensors_file::open(path, mode);
+    if (!f) return tl::unexpected(f.error());
+    return from_safetensors(std::move(*f));
+  }
+
+  /// Validates an opened safetensors file as `.mvq.safetensors` v1: the version key, every layer's metadata
+  /// JSON, the presence, dtype and shape of every layer tensor, finite codebooks, int8 codebook range and scale,
+  /// and the mask contents (`validate(compressed_matrix_view)`). Errors name the file, the layer and the problem.
+  [[nodiscard]] static result<mvq_file> from_safetensors(safetensors_file file) {
+    mvq_file out;
+    out.file_ = std::make_unique<safetensors_file>(std::move(file));
+    auto const& f = *out.file_;
+    const std::string fname = f.name();
+    auto const& md = f.metadata();
+    auto ver = md.find(std::string(mvq_format_key));
+    if (ver == md.end())
+      return fail(errc::corrupt_file, fname + ": not a .mvq.safetensors file (no \"mvq_format\" metadata key)");
+    if (ver->second != mvq_format_version)
+      return fail(errc::unsupported, fname + ": .mvq.safetensors format version \"" + ver->second +
+                                         "\" is not supported (this build reads version 1)");
+    std::set<std::string> owned;  // tensor names that belong to a layer
+    for (auto const& [key, value] : md) {
+      if (!key.starts_with(mvq_layer_key_prefix)) continue;
+      std::string name = key.substr(mvq_layer_key_prefix.size());
+      auto layer = out.load_layer(name, value);
+      if (!layer) return tl::unexpected(layer.error());
+      detail::layer_tensor_names tn(name);
+      owned.insert({tn.codebook, tn.scale, tn.indices, tn.mask});
+      out.layers_.push_back(std::move(*layer));
+    }
+    // Layers in file order of their indices tensor, so readers see the original tensor order.
+    std::sort(out.layers_.begin(), out.layers_.end(), [](mvq_layer const& a, mvq_layer const& b) {
+      return a.indices.data() < b.indices.data();
+    });
+    for (auto const& t : f.tensors())
+      if (!owned.contains(t.name)) out.dense_.push_back(&t);
+    return out;
+  }
+
+  /// The underlying safetensors file.
+  [[nodiscard]] const safetensors_file& file() const noexcept { return *file_; }
+  /// The compressed layers, in the file order of their tensors.
+  [[nodiscard]] std::span<const mvq_layer> layers() const noexcept { return layers_; }
+  /// The layer named `name`, or nullptr.
+  [[nodiscard]] const mvq_layer* find(std::string_view name) const noexcept {
+    for (auto const& l : layers_)
+      if (l.info.name == name) return &l;
+    return nullptr;
+  }
+  /// Tensors that are not part of a compressed layer (stored unchanged), in file order.
+  [[nodiscard]] std::span<const tensor_info* const> dense_tensors() const noexcept { return dense_; }
+  /// The metadata without the format's own keys (`mvq_format`, `mvq:*`): what the input file carried.
+  [[nodiscard]] std::map<std::string, std::string> user_metadata() const {
+    std::map<std::string, std::string> out;
+    for (auto const& [k, v] : file_->metadata())
+      if (k != mvq_format_key && !k.starts_with(mvq_layer_key_prefix)) out.emplace(k, v);
+    return out;
+  }
+
+private:
+  mvq_file() = default;
+
+  result<mvq_layer> load_layer(std::string const& name, std::string const& json) const {
+    auto const& f = *file_;
+    const std::string where = f.name() + ": layer '" + name + "'";
+    auto meta = parse_layer_metadata(name, json, where);
+    if (!meta) return tl::unexpected(meta.error());
+    mvq_layer L;
+    L.info = std::move(meta->first);
+    L.layout = meta->second;
+    auto const& l = L.layout;
+    detail::layer_tensor_names tn(name);
+    if (f.find(name))
+      return fail(errc::corrupt_file, where + ": a dense tensor with the layer's own name is also stored");
+
+    auto tensor = [&](std::string const& tname, dtype want, std::vector<std::uint64_t> shape)
+        -> result<std::span<const std::byte>> {
+      const tensor_info* t = f.find(tname);
+      if (!t) return fail(errc::corrupt_file, where + ": tensor '" + tname + "' is missing");
+      if (t->type != want)
+        return fail(errc::corrupt_file, where + ": tensor '" + tname + "' has dtype " +
+                                            std::string(dtype_name(t->type)) + ", expected " +
+                                            std::string(dtype_name(want)));
+      if (t->shape != shape)
+        return fail(errc::corrupt_file, where + ": tensor '" + tname + "' has shape " +
+                                            detail::shape_string(t->shape) + ", the metadata implies " +
+                                            detail::shape_string(shape));
+      auto bytes = f.data(*t);
+      std::uint64_t n = 1;
+      for (auto s : shape) n *= s;
+      if (bytes.size() != n * dtype_size(want))
+        return fail(errc::corrupt_file, where + ": tensor '" + tname + "' holds " + std::to_string(bytes.size()) +
+                                            " bytes, its shape needs " + std::to_string(n * dtype_size(want)));
+      return bytes;
+    };
+    auto absent = [&](std::string const& tname, const char* why) -> result<void> {
+      if (f.find(tname)) return fail(errc::corrupt_file, where + ": unexpected tensor '" + tname + "' (" + why + ")");
+      return {};
+    };
+
+    const std::size_t n_cb = std::size_t{l.k} * l.d;
+    const dtype cb_type = l.codebook == codebook_dtype::f32 ? dtype::f32
+                          : l.codebook == codebook_dtype::f16 ? dtype::f16
+                                                              : dtype::i8;
+    auto cb = tensor(tn.codebook, cb_type, {l.k, l.d});
+    if (!cb) return tl::unexpected(cb.error());
+    L.codebook.resize(n_cb);
+    auto u8 = [](std::byte b) { return std::to_integer<std::uint32_t>(b); };
+    for (std::size_t i = 0; i < n_cb; ++i) {
+      auto const* p = cb->data();
+      switch (l.codebook) {
+        case codebook_dtype::f32:
+          L.codebook[i] = std::bit_cast<float>(u8(p[4 * i]) | u8(p[4 * i + 1]) << 8 | u8(p[4 * i + 2]) << 16 |
+                                               u8(p[4 * i + 3]) << 24);
+          break;
+        case codebook_dtype::f16:
+          L.codebook[i] = from_f16(static_cast<std::uint16_t>(u8(p[2 * i]) | u8(p[2 * i + 1]) << 8));
+          break;
+        case codebook_dtype::i8: L.codebook_i8.push_back(static_cast<std::int8_t>(u8(p[i]))); break;
+      }
+    }
+    if (l.codebook == codebook_dtype::i8) {
+      auto sc = tensor(tn.scale, dtype::f32, {1});
+      if (!sc) return tl::unexpected(sc.error());
+      auto const* p = sc->data();
+      L.codebook_scale =
+          std::bit_cast<float>(u8(p[0]) | u8(p[1]) << 8 | u8(p[2]) << 16 | u8(p[3]) << 24);
+      if (!std::isfinite(L.codebook_scale) || !(L.codebook_scale > 0.0f))
+        return fail(errc::corrupt_file, where + ": codebook_scale " + std::to_string(L.codebook_scale) +
+                                            " is not finite and positive");
+      for (std::size_t i = 0; i < n_cb; ++i) {
+        if (L.codebook_i8[i] == -128)
+          return fail(errc::corrupt_file, where + ": int8 codebook entry " + std::to_string(i) +
+                                              " is -128; entries must lie in [-127, 127]");
+        L.codebook[i] = static_cast<float>(L.codebook_i8[i]) * L.codebook_scale;
+      }
+    } else if (auto r = absent(tn.scale, "only an i8 codebook has a scale"); !r) {
+      return tl::unexpected(r.error());
+    }
+    for (std::size_t i = 0; i < n_cb; ++i)
+      if (!std::isfinite(L.codebook[i]))
+        return fail(errc::corrupt_file, where + ": codebook entry " + std::to_string(i) + " is not finite");
+
+    auto idx = tensor(tn.indices, dtype::u8, {l.rows, l.index_bytes_per_row()});
+    if (!idx) return tl::unexpected(idx.error());
+    // U8 data has no alignment requirement and unsigned char may alias any byte.
+    L.indices = {reinterpret_cast<const std::uint8_t*>(idx->data()), idx->size()};
+    if (!l.nm.dense()) {
+      auto msk = tensor(tn.mask, dtype::u8, {l.rows, l.mask_bytes_per_row()});
+      if (!msk) return tl::unexpected(msk.error());
+      L.masks = {reinterpret_cast<const std::uint8_t*>(msk->data()), msk->size()};
+    } else if (auto r = absent(tn.mask, "the layer is dense"); !r) {
+      return tl::unexpected(r.error());
+    }
+    if (auto r = validate(L.view()); !r) return fail(errc::corrupt_file, where + ": " + r.error().message);
+    return L;
+  }
+
+  std::unique_ptr<safetensors_file> file_;  // heap-held so the layers' spans survive moves of mvq_file
+  std::vector<mvq_layer> layers_;
+  std::vector<const tensor_info*> dense_;
+};
+
+/// Builds a `.mvq.safetensors` file: compressed layers, dense tensors copied unchanged, and metadata; nothing
+/// touches the disk before `write`, which writes a temporary file and renames it.
+class mvq_writer {
+public:
+  mvq_writer() { out_.set_metadata(std::string(mvq_format_key), std::string(mvq_format_version)); }
+
+  /// Copies a metadata entry of the input through. The format's own keys (`mvq_format`, `mvq:*`) are reserved.
+  [[nodiscard]] result<void> set_metadata(std::string key, std::string value) {
+    if (key == mvq_format_key || key.starts_with(mvq_layer_key_prefix))
+      return fail(errc::invalid_argument, "metadata key '" + key +
+                                              "' is reserved by the .mvq.safetensors format (is the input already compressed?)");
+    out_.set_metadata(std::move(key), std::move(value));
+    return {};
+  }
+
+  /// Adds compressed layer `info.name`. `m` must be valid (`validate(m)`), its rows × cols must match the
+  /// shape, and the method must fit the pattern ("mvq" exactly when N:M).
+  [[nodiscard]] result<void> add_layer(mvq_layer_info const& info, compressed_matrix_view const& m) {
+    const std::string where = "layer '" + info.name + "'";
+    if (auto r = validate(m); !r) return fail(r.error().code, where + ": " + r.error().message);
+    if (auto r = detail::check_method(info.method, m.layout.nm, where); !r) return r;
+    auto rc = matrix_shape(info.shape, where);
+    if (!rc) return tl::unexpected(rc.error());
+    if (rc->first != m.layout.rows || rc->second != m.layout.cols)
+      return fail(errc::shape_mismatch, where + ": shape " + detail::shape_string(info.shape) + " is " +
+                                            std::to_string(rc->first) + " × " + std::to_string(rc->second) +
+                                            ", the compressed matrix is " + std::to_string(m.layout.rows) + " × " +
+                                            std::to_string(m.layout.cols));
+    if (rc->first == 0 || rc->second == 0) return fail(errc::shape_mismatch, where + ": the shape has no elements");
+    auto const& l = m.layout;
+    detail::layer_tensor_names tn(info.name);
+    // All four names are reserved even when a tensor is absent: the reader rejects a stray one.
+    if (auto r = reserve({info.name, tn.codebook, tn.scale, tn.indices, tn.mask}); !r) return r;
+
+    const std::size_t n_cb = std::size_t{l.k} * l.d;
+    std::vector<std::byte> cb;
+    switch (l.codebook) {
+      case codebook_dtype::f32:
+        cb.resize(n_cb * 4);
+        for (std::size_t i = 0; i < n_cb; ++i) put_le(cb, i, 4, std::bit_cast<std::uint32_t>(m.codebook[i]));
+        break;
+      case codebook_dtype::f16:
+        cb.resize(n_cb * 2);
+        for (std::size_t i = 0; i < n_cb; ++i) {
+          // The fp32 codebook holds values already rounded to f16, so this conversion is exact.
+          put_le(cb, i, 2, to_f16(m.codebook[i]));
+        }
+        break;
+      case codebook_dtype::i8:
+        cb.resize(n_cb);
+        for (std::size_t i = 0; i < n_cb; ++i) cb[i] = static_cast<std::byte>(m.codebook_i8[i]);
+        break;
+    }
+    const dtype cb_type = l.codebook == codebook_dtype::f32 ? dtype::f32
+                          : l.codebook == codebook_dtype::f16 ? dtype::f16
+                                                              : dtype::i8;
+    if (auto r = out_.add(tn.codebook, cb_type, {l.k, l.d}, cb); !r) return r;
+    if (l.codebook == codebook_dtype::i8) {
+      const float s = m.codebook_scale;
+      if (auto r = out_.add_f32(tn.scale, {1}, std::span<const float>(&s, 1)); !r) return r;
+    }
+    if (auto r = out_.add(tn.indices, dtype::u8, {l.rows, l.index_bytes_per_row()}, detail::as_bytes_u8(m.indices));
+        !r)
+      return r;
+    if (!l.nm.dense())
+      if (auto r = out_.add(tn.mask, dtype::u8, {l.rows, l.mask_bytes_per_row()}, detail::as_bytes_u8(m.masks)); !r)
+        return r;
+    out_.set_metadata(std::string(mvq_layer_key_prefix) + info.name, layer_metadata_json(info, l));
+    return {};
+  }
+
+  /// Adds a tensor that stays as it is (copied byte for byte).
+  [[nodiscard]] result<void> add_tensor(std::string name, dtype type, std::vector<std::uint64_t> shape,
+                                        std::span<const std::byte> data) {
+    if (auto r = reserve({name}); !r) return r;
+    return out_.add(std::move(name), type, std::move(shape), data);
+  }
+
+  /// Writes the file atomically (temporary file in the same folder, then rename).
+  [[nodiscard]] result<void> write(const std::filesystem::path& path) const { return out_.write(path); }
+
+private:
+  static void put_le(std::vector<std::byte>& out, std::size_t i, unsigned bytes, std::uint32_t v) {
+    for (unsigned b = 0; b < bytes; ++b) out[i * bytes + b] = static_cast<std::byte>((v >> (8 * b)) & 0xffu);
+  }
+  result<void> reserve(std::vector<std::string> const& names) {
+    for (auto const& n : names)
+      if (names_.contains(n))
+        return fail(errc::invalid_argument, "tensor name '" + n + "' is used twice (a dense tensor and a compressed "
+                                            "layer's tensor, or two layers)");
+    names_.insert(names.begin(), names.end());
+    return {};
+  }
+
+  safetensors_writer out_;
+  std::set<std::string> names_;
+};
+
+}  // namespace mvq::inline v0::io
