@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// Aggregate header of the io area: element types and the safetensors format.
+/// Aggregate header of the io area: element types, safetensors and .npy.
 
 #include "mvq/io/dtype.hpp"
 #include "mvq/io/safetensors.hpp"
+#include "mvq/io/npy.hpp"

@@ -165,12 +165,6 @@ struct layer_tensor_names {
         mask(std::string(name) + ".mask") {}
 };
 
-inline std::string shape_string(std::span<const std::uint64_t> s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 inline std::span<const std::byte> as_bytes_u8(std::span<const std::uint8_t> s) noexcept { return std::as_bytes(s); }
 
 /// Checks the method string against the N:M pattern: "kmeans" is dense VQ, "mvq" is N:M + masked k-means.
