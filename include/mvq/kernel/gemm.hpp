@@ -1,0 +1,204 @@
+#pragma once
+/// @file
+/// The kernels' common front end. A kernel is a policy type `K` (`dense_f32`, `vq_byte<8>`, …); `pack_for<K>()`
+/// turns shared data (a `compressed_matrix_view` or dense weights) into `packed<K>` once, at load time; then
+///   gemm<Arch>(w, x, y [, executor])   Y = X Ŵᵀ  (x: B × cols, y: B × rows; B = 1 is a GEMV)
+/// for fp32 activations, and for int8 activations (one scale per batch row) either the int32 accumulators
+/// (`gemm_i8_acc`, bit-exact against `reference_gemm_i8`) or the dequantized fp32 output. `can_run(args)` checks
+/// shapes and limits and returns an error naming the operand; the `run` step behind it trusts its arguments.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "mvq/core/error.hpp"
+#include "mvq/core/matrix_view.hpp"
+#include "mvq/kernel/arch.hpp"
+#include "mvq/kernel/executor.hpp"
+#include "mvq/kernel/int8.hpp"
+#include "mvq/kernel/traits.hpp"
+
+namespace mvq::inline v0::kernel {
+
+/// The packed form of weights for kernel policy `K`; each kernel header specializes it.
+template <class K>
+struct packed {
+  static_assert(sizeof(K) == 0, "packed<K>: no packed form for this kernel policy; include its kernel header.");
+};
+
+/// A packed matrix: knows its shape and runs its fp32 and/or int8 GEMM on an architecture and executor.
+template <class P>
+concept PackedMatrix = requires(P const& p) {
+  { p.rows() } -> std::convertible_to<std::size_t>;
+  { p.cols() } -> std::convertible_to<std::size_t>;
+  { P::supports_f32 } -> std::convertible_to<bool>;
+  { P::supports_i8 } -> std::convertible_to<bool>;
+  { P::name() } -> std::convertible_to<std::string>;
+};
+
+/// Arguments of an fp32-activation GEMM.
+template <class P>
+struct gemm_args {
+  P const& w;                    ///< packed weights, rows × cols
+  matrix_view<const float> x;    ///< B × cols activations
+  matrix_view<float> y;          ///< B × rows outputs
+};
+
+/// Arguments of an int8-activation GEMM producing int32 accumulators.
+template <class P>
+struct gemm_i8_args {
+  P const& w;                          ///< packed weights, rows × cols
+  activations_i8_view x;               ///< B × cols int8 activations + B scales
+  matrix_view<std::int32_t> acc;       ///< B × rows accumulators
+};
+
+namespace detail {
+template <class P>
+[[nodiscard]] result<void> check_shapes(P const& w, std::size_t x_rows, std::size_t x_cols, std::size_t y_rows,
+                                        std::size_t y_cols, const char* what) {
+  const std::string name = std::string(P::name());
+  if (x_cols != w.cols())
+    return fail(errc::shape_mismatch, name + " " + what + ": activations have " + std::to_string(x_cols) +
+                                          " columns, the weights' reduction length is " + std::to_string(w.cols()));
+  if (y_rows != x_rows || y_cols != w.rows())
+    return fail(errc::shape_mismatch, name + " " + what + ": output is " + std::to_string(y_rows) + " × " +
+                                          std::to_string(y_cols) + ", expected " + std::to_string(x_rows) + " × " +
+                                          std::to_string(w.rows()));
+  return {};
+}
+}  // namespace detail
+
+/// Validates an fp32 GEMM: shapes agree and the kernel has an fp32 path.
+template <PackedMatrix P>
+[[nodiscard]] result<void> can_run(gemm_args<P> const& a) {
+  if constexpr (!P::supports_f32)
+    return fail(errc::unsupported, std::string(P::name()) + ": this kernel has no fp32-activation path");
+  return detail::check_shapes(a.w, a.x.rows(), a.x.cols(), a.y.rows(), a.y.cols(), "gemm");
+}
+
+/// Validates an int8 GEMM: shapes agree, one positive finite scale per batch row, the reduction fits int32.
+template <PackedMatrix P>
+[[nodiscard]] result<void> can_run(gemm_i8_args<P> const& a) {
+  const std::string name = std::string(P::name());
+  if constexpr (!P::supports_i8) return fail(errc::unsupported, name + ": this kernel has no int8-activation path");
+  if (auto r = detail::check_shapes(a.w, a.x.q.rows(), a.x.q.cols(), a.acc.rows(), a.acc.cols(), "gemm_i8"); !r)
+    return r;
+  if (a.x.scale.size() != a.x.q.rows())
+    return fail(errc::shape_mismatch, name + " gemm_i8: " + std::to_string(a.x.scale.size()) +
+                                          " activation scales for " + std::to_string(a.x.q.rows()) + " batch rows");
+  if (a.w.cols() > int8_conventions::max_reduction)
+    return fail(errc::too_large, name + " gemm_i8: reduction length " + std::to_string(a.w.cols()) +
+                                     " could overflow the int32 accumulator (limit " +
+                                     std::to_string(int8_conventions::max_reduction) + ")");
+  return {};
+}
+
+/// Y = X Ŵᵀ with fp32 activations.
+/// @tparam A the instruction set (default: the best one this translation unit is compiled for)
+template <class A = default_arch, PackedMatrix P, class E = serial_executor>
+[[nodiscard]] result<void> gemm(P const& w, matrix_view<const float> x, matrix_view<float> y, E&& ex = {}) {
+  static_assert(is_kernel_arch<A> && A::supported(),
+                "gemm: the architecture must be one of kernel_archs and enabled in this translation unit.");
+  if (auto r = can_run(gemm_args<P>{w, x, y}); !r) return r;
+  if constexpr (P::supports_f32) {
+    if (w.rows() == 0 || x.rows() == 0) return {};
+    if (w.cols() == 0) {
+      for (std::size_t b = 0; b < y.rows(); ++b) std::fill(y.row(b).begin(), y.row(b).end(), 0.0f);
+      return {};
+    }
+    w.template run_f32<A>(x, y, ex);
+  }
+  return {};
+}
+
+/// int32 accumulators of Y = X Ŵᵀ with int8 activations (bit-exact against `reference_gemm_i8` on the kernel's
+/// int8 weights).
+template <class A = default_arch, PackedMatrix P, class E = serial_executor>
+[[nodiscard]] result<void> gemm_i8_acc(P const& w, activations_i8_view x, matrix_view<std::int32_t> acc,
+                                       E&& ex = {}) {
+  static_assert(is_kernel_arch<A> && A::supported(),
+                "gemm_i8_acc: the architecture must be one of kernel_archs and enabled in this translation unit.");
+  if (auto r = can_run(gemm_i8_args<P>{w, x, acc}); !r) return r;
+  if constexpr (P::supports_i8) {
+    if (w.rows() == 0 || x.q.rows() == 0) return {};
+    if (w.cols() == 0) {
+      for (std::size_t b = 0; b < acc.rows(); ++b) std::fill(acc.row(b).begin(), acc.row(b).end(), 0);
+      return {};
+    }
+    w.template run_i8<A>(x.q, acc, ex);
+  }
+  return {};
+}
+
+/// Y = X Ŵᵀ with int8 activations, dequantized: y(b, r) = acc(b, r) · x.scale[b] · weight scale.
+template <class A = default_arch, PackedMatrix P, class E = serial_executor>
+[[nodiscard]] result<void> gemm(P const& w, activations_i8_view x, matrix_view<float> y, E&& ex = {}) {
+  if (auto r = detail::check_shapes(w, x.q.rows(), x.q.cols(), y.rows(), y.cols(), "gemm"); !r) return r;
+  std::vector<std::int32_t> acc(y.rows() * y.cols());
+  matrix_view<std::int32_t> av(acc.data(), y.rows(), y.cols());
+  if (auto r = gemm_i8_acc<A>(w, x, av, ex); !r) return r;
+  if constexpr (P::supports_i8) dequantize(av, x.scale, w.weight_scale(), y);
+  return {};
+}
+
+/// y = Ŵ x for one fp32 activation vector (GEMV).
+template <class A = default_arch, PackedMatrix P, class E = serial_executor>
+[[nodiscard]] result<void> gemv(P const& w, std::span<const float> x, std::span<float> y, E&& ex = {}) {
+  return gemm<A>(w, matrix_view<const float>(x.data(), 1, x.size()), matrix_view<float>(y.data(), 1, y.size()), ex);
+}
+
+namespace detail {
+/// Splits rows [0, rows) into tasks of whole `block`s (about 4 per thread) and runs f(r0, r1) for each.
+template <class E, class F>
+void for_row_blocks(E& ex, std::size_t rows, std::size_t block, F&& f) {
+  const std::size_t blocks = (rows + block - 1) / block;
+  const std::size_t conc = ex.concurrency();
+  const std::size_t per = conc <= 1 ? blocks : std::max<std::size_t>(1, blocks / (4 * conc));
+  const std::size_t tasks = (blocks + per - 1) / per;
+  ex.parallel_for(tasks, [&](std::size_t t) {
+    const std::size_t r0 = t * per * block;
+    const std::size_t r1 = std::min(rows, (t + 1) * per * block);
+    f(r0, r1);
+  });
+}
+
+/// 64-byte aligned heap buffer of trivially-constructible values (SIMD loads want aligned tables).
+template <class T>
+class aligned_buffer {
+public:
+  aligned_buffer() = default;
+  explicit aligned_buffer(std::size_t n) : n_(n), p_(n ? static_cast<T*>(::operator new[](n * sizeof(T), std::align_val_t{64})) : nullptr) {
+    std::fill(p_, p_ + n, T{});
+  }
+  aligned_buffer(aligned_buffer&& o) noexcept : n_(std::exchange(o.n_, 0)), p_(std::exchange(o.p_, nullptr)) {}
+  aligned_buffer& operator=(aligned_buffer&& o) noexcept {
+    std::swap(n_, o.n_);
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  aligned_buffer(aligned_buffer const& o) : aligned_buffer(o.n_) { std::copy(o.p_, o.p_ + n_, p_); }
+  aligned_buffer& operator=(aligned_buffer const& o) {
+    if (this != &o) *this = aligned_buffer(o);
+    return *this;
+  }
+  ~aligned_buffer() {
+    if (p_) ::operator delete[](p_, std::align_val_t{64});
+  }
+  [[nodiscard]] T* data() noexcept { return p_; }
+  [[nodiscard]] const T* data() const noexcept { return p_; }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  T& operator[](std::size_t i) noexcept { return p_[i]; }
+  const T& operator[](std::size_t i) const noexcept { return p_[i]; }
+
+private:
+  std::size_t n_ = 0;
+  T* p_ = nullptr;
+};
+}  // namespace detail
+
+}  // namespace mvq::inline v0::kernel
