@@ -1,0 +1,283 @@
+// Analytic model vs cycle-stepped model vs SCALE-Sim golden values vs the kernels' int8 reference GEMM.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "mvq/core/bitpack.hpp"
+#include "mvq/core/compressed_matrix.hpp"
+#include "mvq/hw/analytic.hpp"
+#include "mvq/hw/cycle_sim.hpp"
+#include "mvq/hw/systolic_array.hpp"
+#include "mvq/kernel/int8.hpp"
+
+using namespace mvq::hw;
+using mvq::matrix_view;
+using mvq::nm_pattern;
+
+namespace {
+
+template <array_config C>
+struct cfg_t {
+  static constexpr array_config value = C;
+};
+
+constexpr array_config ws_8x5{.rows = 8, .cols = 5};
+constexpr array_config os_3x7{.rows = 3, .cols = 7, .flow = dataflow::output_stationary};
+constexpr array_config is_6x4{.rows = 6, .cols = 4, .flow = dataflow::input_stationary};
+constexpr array_config ews_5x6{.rows = 5, .cols = 6, .flow = dataflow::enhanced_weight_stationary, .wrf_depth = 3};
+constexpr array_config sparse_ws_4x4{.rows = 4, .cols = 4, .pe = pe_kind::sparse_nm, .nm = {2, 4}};
+constexpr array_config sparse_os_4x3{.rows = 4, .cols = 3, .flow = dataflow::output_stationary,
+                                     .pe = pe_kind::sparse_nm, .nm = {1, 4}};
+constexpr array_config sparse_is_3x5{.rows = 3, .cols = 5, .flow = dataflow::input_stationary,
+                                     .pe = pe_kind::sparse_nm, .nm = {2, 4}};
+using array_list = std::tuple<cfg_t<ws_8x5>, cfg_t<os_3x7>, cfg_t<is_6x4>, cfg_t<ews_5x6>, cfg_t<sparse_ws_4x4>,
+                              cfg_t<sparse_os_4x3>, cfg_t<sparse_is_3x5>>;
+
+std::vector<std::int8_t> random_i8(std::size_t n, std::mt19937_64& rng, nm_pattern p = {}, std::size_t k = 1) {
+  std::uniform_int_distribution<int> d(-127, 127);
+  std::vector<std::int8_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t kk = i % k;
+    // Random kept positions: keep each entry of a group with probability N/M, at most N of them.
+    v[i] = static_cast<std::int8_t>(d(rng));
+    if (!p.dense() && (rng() % p.m) >= p.n) v[i] = 0;
+    (void)kk;
+  }
+  if (!p.dense()) {  // enforce at most N non-zeros per group of M along k
+    for (std::size_t r = 0; r < n / k; ++r)
+      for (std::size_t g0 = 0; g0 < k; g0 += p.m) {
+        unsigned kept = 0;
+        for (std::size_t t = g0; t < std::min(k, g0 + p.m); ++t)
+          if (v[r * k + t] != 0 && ++kept > p.n) v[r * k + t] = 0;
+      }
+  }
+  return v;
+}
+
+layer random_layer(std::mt19937_64& rng) {
+  auto u = [&](std::uint32_t lo, std::uint32_t hi) { return lo + static_cast<std::uint32_t>(rng() % (hi - lo + 1)); };
+  switch (rng() % 4) {
+    case 0: return layer::gemm(u(1, 40), u(1, 40), u(1, 40));
+    case 1: {
+      const std::uint32_t r = u(1, 4), s = u(1, 4);
+      return layer::conv(u(r, r + 8), u(s, s + 8), r, s, u(1, 4), u(1, 20), u(1, 3));
+    }
+    case 2: return layer::conv_padded(u(3, 10), u(3, 10), 3, 3, u(1, 3), u(1, 12), u(1, 2), 1);
+    default: return layer::depthwise_conv(u(3, 9), u(3, 9), 3, 3, u(1, 4), u(1, 2), u(0, 1));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("golden: SCALE-Sim 32x32, 64 kB, CALC, GEMM 256x128x256", "[hw][golden]") {
+  constexpr layer g = layer::gemm(256, 128, 256);
+  STATIC_REQUIRE(cycles<scalesim_32x32_ws>(g) == 11199);
+  STATIC_REQUIRE(cycles<scalesim_32x32_os>(g) == 10175);
+  STATIC_REQUIRE(cycles<scalesim_32x32_is>(g) == 14207);
+  constexpr array_config s24{.pe = pe_kind::sparse_nm, .nm = {2, 4}};
+  constexpr array_config s14{.pe = pe_kind::sparse_nm, .nm = {1, 4}};
+  STATIC_REQUIRE(cycles<s24>(g) == 5599);
+  STATIC_REQUIRE(cycles<s14>(g) == 2799);
+  // The same pattern given per layer (SCALE-Sim v3 `Sparsity` column) on a sparse array.
+  STATIC_REQUIRE(cycles<s14>(layer::gemm(256, 128, 256, {2, 4})) == 5599);
+  // The cycle-stepped model agrees (it is slower, so only WS and OS here; IS is in the randomized test).
+  auto ws = simulate_layer(scalesim_32x32_ws, g);
+  REQUIRE(ws.has_value());
+  CHECK(ws->cycles == 11199);
+  auto sp = simulate_layer(s24, g);
+  REQUIRE(sp.has_value());
+  CHECK(sp->cycles == 5599);
+}
+
+TEST_CASE("golden: SCALE-Sim v2 test/golden_trace (alexnet_part conv1, WS 32x32)", "[hw][golden]") {
+  // COMPUTE_REPORT 112283 cycles; DETAILED_ACCESS_REPORT SRAM reads/writes 3294225 / 34848 / 3484800.
+  constexpr layer l = layer::conv(224, 224, 11, 11, 3, 96, 4);
+  constexpr layer_cost c = analyze(scalesim_32x32_ws, l);
+  STATIC_REQUIRE(c.cycles == 112283);
+  STATIC_REQUIRE(c.ifmap_sram_reads == 3294225);
+  STATIC_REQUIRE(c.filter_sram_reads == 34848);
+  STATIC_REQUIRE(c.ofmap_sram_writes == 3484800);
+  STATIC_REQUIRE(c.macs == 3025ull * 96 * 363);
+}
+
+TEST_CASE("SRAM counts follow SCALE-Sim's formulas per dataflow", "[hw][analytic]") {
+  constexpr layer g = layer::gemm(100, 70, 90);  // M, N, K with partial folds everywhere
+  constexpr auto ws = analyze(scalesim_32x32_ws, g);
+  STATIC_REQUIRE(ws.ifmap_sram_reads == 3 * 100 * 90);   // ⌈N/C⌉·M·K
+  STATIC_REQUIRE(ws.filter_sram_reads == 90 * 70);       // K·N
+  STATIC_REQUIRE(ws.ofmap_sram_writes == 3 * 100 * 70);  // ⌈K/R⌉·M·N
+  constexpr auto is = analyze(scalesim_32x32_is, g);
+  STATIC_REQUIRE(is.ifmap_sram_reads == 100 * 90);       // M·K
+  STATIC_REQUIRE(is.filter_sram_reads == 4 * 90 * 70);   // ⌈M/C⌉·K·N
+  STATIC_REQUIRE(is.ofmap_sram_writes == 3 * 100 * 70);  // ⌈K/R⌉·M·N
+  constexpr auto os = analyze(scalesim_32x32_os, g);
+  STATIC_REQUIRE(os.ifmap_sram_reads == 3 * 100 * 90);   // ⌈N/C⌉·M·K
+  STATIC_REQUIRE(os.filter_sram_reads == 4 * 90 * 70);   // ⌈M/R⌉·K·N
+  STATIC_REQUIRE(os.ofmap_sram_writes == 100 * 70 + 12 * 64);  // M·N + folds·(R + C), as SCALE-Sim counts
+}
+
+TEST_CASE("analytic == cycle-stepped on randomized layers, all dataflows and shapes", "[hw][agreement]") {
+  std::mt19937_64 rng(20240601);
+  for (int it = 0; it < 160; ++it) {
+    array_config c{.rows = 1 + static_cast<std::uint32_t>(rng() % 12), .cols = 1 + static_cast<std::uint32_t>(rng() % 12)};
+    c.flow = static_cast<dataflow>(rng() % 4);
+    c.wrf_depth = static_cast<std::uint16_t>(1 + rng() % 4);
+    c.arf_depth = static_cast<std::uint16_t>(1 + rng() % 4);
+    if (rng() % 3 == 0) {
+      c.pe = pe_kind::sparse_nm;
+      c.nm = {static_cast<std::uint8_t>(1 + rng() % 3), static_cast<std::uint8_t>(rng() % 2 ? 4 : 8)};
+    }
+    const layer l = random_layer(rng);
+    REQUIRE(validate(l).has_value());
+    CAPTURE(it, to_string(c.flow), c.rows, c.cols, c.wrf_depth, c.nm.n, c.nm.m, to_string(l.kind), l.ifmap_h,
+            l.ifmap_w, l.filter_h, l.channels, l.filters, l.stride_h);
+    const layer_cost a = analyze(c, l);
+    auto s = simulate_layer(c, l, static_cast<std::uint64_t>(it));
+    REQUIRE(s.has_value());
+    CHECK(s->cycles == a.cycles);
+    CHECK(s->folds == a.groups * a.map.folds());
+    CHECK(s->pe_updates == (s->ticks) * c.pes());
+    CHECK(s->filter_reads == a.filter_sram_reads);
+    switch (c.flow) {
+      case dataflow::output_stationary:
+        CHECK(s->ifmap_reads == a.ifmap_sram_reads);
+        CHECK(s->ofmap_writes + a.groups * a.map.folds() * (c.rows + c.cols) == a.ofmap_sram_writes);
+        break;
+      case dataflow::enhanced_weight_stationary:
+        CHECK(s->ifmap_reads == a.ifmap_sram_reads + a.arf_reads);  // the ARF serves the rest
+        CHECK(s->ofmap_writes == a.ofmap_sram_writes);
+        break;
+      default:
+        CHECK(s->ifmap_reads == a.ifmap_sram_reads);
+        CHECK(s->ofmap_writes == a.ofmap_sram_writes);
+    }
+  }
+}
+
+TEST_CASE("EWS with a WRF of depth 1 is WS; deeper WRFs save fill/drain cycles and partial-sum writes", "[hw][ews]") {
+  constexpr layer l = layer::conv_padded(14, 14, 3, 3, 256, 256, 1, 1);
+  constexpr array_config ews1{.rows = 32, .cols = 32, .flow = dataflow::enhanced_weight_stationary};
+  constexpr array_config ews4{.rows = 32, .cols = 32, .flow = dataflow::enhanced_weight_stationary,
+                              .wrf_depth = 4, .arf_depth = 4, .prf_depth = 4};
+  STATIC_REQUIRE(cycles(ews1, l) == cycles(scalesim_32x32_ws, l));
+  STATIC_REQUIRE(analyze(ews1, l).ofmap_sram_writes == analyze(scalesim_32x32_ws, l).ofmap_sram_writes);
+  STATIC_REQUIRE(cycles(ews4, l) < cycles(scalesim_32x32_ws, l));
+  STATIC_REQUIRE(analyze(ews4, l).ofmap_sram_writes * 4 == analyze(scalesim_32x32_ws, l).ofmap_sram_writes);
+  STATIC_REQUIRE(analyze(ews4, l).ifmap_sram_reads < analyze(scalesim_32x32_ws, l).ifmap_sram_reads);
+}
+
+TEST_CASE("VQ weight loading: log2 K bits per sub-vector plus masks instead of d·8 bits", "[hw][vq]") {
+  constexpr layer l = layer::gemm(64, 128, 512);
+  constexpr array_config vq{.pe = pe_kind::vq_decode, .vq = {256, 8}};
+  constexpr array_config mvq{.pe = pe_kind::vq_decode, .nm = {2, 4}, .vq = {256, 8}};
+  constexpr auto d = analyze(scalesim_32x32_ws, l);
+  constexpr auto v = analyze(vq, l);
+  constexpr auto m = analyze(mvq, l);
+  STATIC_REQUIRE(d.filter_bits == 512ull * 128 * 8);
+  STATIC_REQUIRE(v.filter_bits == 64ull * 128 * 8 + 256ull * 8 * 8);                       // indices + codebook
+  STATIC_REQUIRE(m.filter_bits == 64ull * 128 * 8 + 128ull * 128 * 4 + 256ull * 4 * 8);    // + 4-bit bitmaps, Q = 4
+  STATIC_REQUIRE(m.metadata_bits == 128ull * 128 * 4);
+  STATIC_REQUIRE(v.cycles == d.cycles);       // dense VQ: same array work
+  STATIC_REQUIRE(m.cycles * 2 < d.cycles + 2 * 32 * 4);  // K halved by 2:4
+  STATIC_REQUIRE(m.codebook_reads == 64ull * 128);
+}
+
+TEMPLATE_LIST_TEST_CASE("cycle-stepped int8 outputs equal the kernels' reference int8 GEMM", "[hw][functional]",
+                        array_list) {
+  constexpr array_config C = TestType::value;
+  using array = systolic_array<C>;
+  std::mt19937_64 rng(7 + C.rows * 13 + C.cols);
+  for (int it = 0; it < 12; ++it) {
+    // Shapes smaller than, equal to and larger than the array, including K not a multiple of M.
+    const std::size_t m = 1 + rng() % 23, n = 1 + rng() % 19, k = 1 + rng() % 37;
+    CAPTURE(it, m, n, k);
+    const nm_pattern p = C.pe_pattern();
+    auto x = random_i8(m * k, rng);
+    auto w = random_i8(n * k, rng, p, k);
+    std::vector<std::int32_t> got(m * n, -1), want(m * n, 0);
+    auto st = array::simulate(matrix_view<const std::int8_t>(x.data(), m, k),
+                              matrix_view<const std::int8_t>(w.data(), n, k),
+                              matrix_view<std::int32_t>(got.data(), m, n));
+    REQUIRE(st.has_value());
+    mvq::kernel::reference_gemm_i8(matrix_view<const std::int8_t>(w.data(), n, k),
+                                   matrix_view<const std::int8_t>(x.data(), m, k),
+                                   matrix_view<std::int32_t>(want.data(), m, n));
+    CHECK(got == want);
+    CHECK(st->cycles == array::cycles(layer::gemm(static_cast<std::uint32_t>(m), static_cast<std::uint32_t>(n),
+                                                  static_cast<std::uint32_t>(k))));
+  }
+}
+
+TEST_CASE("cycle-stepped: extreme int8 values accumulate exactly in int32", "[hw][functional]") {
+  const std::size_t m = 9, n = 5, k = 300;
+  std::vector<std::int8_t> x(m * k, 127), w(n * k, -127);
+  std::vector<std::int32_t> out(m * n);
+  for (auto flow : {dataflow::weight_stationary, dataflow::output_stationary, dataflow::input_stationary,
+                    dataflow::enhanced_weight_stationary}) {
+    array_config c{.rows = 7, .cols = 3, .flow = flow, .wrf_depth = 2};
+    auto st = simulate_gemm_i8(c, matrix_view<const std::int8_t>(x.data(), m, k),
+                               matrix_view<const std::int8_t>(w.data(), n, k), matrix_view<std::int32_t>(out.data(), m, n));
+    REQUIRE(st.has_value());
+    for (auto v : out) CHECK(v == -127 * 127 * 300);
+  }
+}
+
+TEST_CASE("cycle-stepped: VQ weights decoded through the codebook register file", "[hw][functional][vq]") {
+  std::mt19937_64 rng(99);
+  mvq::compressed_layout lay{.rows = 11, .cols = 24, .k = 16, .d = 8, .nm = {2, 4},
+                             .masks = mvq::mask_encoding::bitmap, .codebook = mvq::codebook_dtype::i8};
+  auto cm = mvq::compressed_matrix::allocate(lay);
+  REQUIRE(cm.has_value());
+  std::uniform_int_distribution<int> d(-127, 127);
+  cm->codebook_scale = 0.01f;
+  for (std::size_t i = 0; i < cm->codebook_i8.size(); ++i) {
+    cm->codebook_i8[i] = static_cast<std::int8_t>(d(rng));
+    cm->codebook[i] = cm->codebook_i8[i] * cm->codebook_scale;
+  }
+  for (std::size_t r = 0; r < lay.rows; ++r) {
+    auto idx = std::span<std::uint8_t>(cm->indices).subspan(r * lay.index_bytes_per_row(), lay.index_bytes_per_row());
+    for (std::size_t s = 0; s < lay.subvectors_per_row(); ++s)
+      mvq::write_bits(idx, s, 4, static_cast<std::uint32_t>(rng() % 16));
+    auto msk = std::span<std::uint8_t>(cm->masks).subspan(r * lay.mask_bytes_per_row(), lay.mask_bytes_per_row());
+    for (std::size_t g = 0; g < lay.groups_per_row(); ++g)
+      mvq::write_bits(msk, g, 4, mvq::pattern_bitmap({2, 4}, static_cast<std::uint32_t>(rng() % 6)));
+  }
+  REQUIRE(mvq::validate(cm->view()).has_value());
+  const std::size_t m = 13;
+  auto x = random_i8(m * lay.cols, rng);
+  std::vector<std::int32_t> got(m * lay.rows), want(m * lay.rows);
+  const auto dw = mvq::kernel::decode_i8(cm->view());
+  mvq::kernel::reference_gemm_i8(dw.view(), matrix_view<const std::int8_t>(x.data(), m, lay.cols),
+                                 matrix_view<std::int32_t>(want.data(), m, lay.rows));
+  for (auto flow : {dataflow::weight_stationary, dataflow::output_stationary, dataflow::input_stationary}) {
+    array_config c{.rows = 4, .cols = 4, .flow = flow, .pe = pe_kind::vq_decode, .nm = {2, 4}, .vq = {16, 8}};
+    auto st = simulate_gemm_i8(c, matrix_view<const std::int8_t>(x.data(), m, lay.cols), cm->view(),
+                               matrix_view<std::int32_t>(got.data(), m, lay.rows));
+    REQUIRE(st.has_value());
+    CHECK(got == want);
+    CHECK(st->cycles == cycles(c, layer::gemm(m, 11, 24)));
+  }
+}
+
+TEST_CASE("cycle-stepped: bad operands are errors, not crashes", "[hw][functional]") {
+  std::vector<std::int8_t> x(12, 1), w(12, 1);
+  std::vector<std::int32_t> out(9);
+  const array_config c{.rows = 2, .cols = 2};
+  auto shape = simulate_gemm_i8(c, matrix_view<const std::int8_t>(x.data(), 3, 4),
+                                matrix_view<const std::int8_t>(w.data(), 4, 3), matrix_view<std::int32_t>(out.data(), 3, 3));
+  REQUIRE_FALSE(shape.has_value());
+  CHECK(shape.error().code == mvq::errc::shape_mismatch);
+  const array_config s{.rows = 2, .cols = 2, .pe = pe_kind::sparse_nm, .nm = {1, 4}};
+  auto nm = simulate_gemm_i8(s, matrix_view<const std::int8_t>(x.data(), 3, 4),
+                             matrix_view<const std::int8_t>(w.data(), 3, 4), matrix_view<std::int32_t>(out.data(), 3, 3),
+                             s.nm);
+  REQUIRE_FALSE(nm.has_value());
+  CHECK(nm.error().message.find("more than 1 non-zero") != std::string::npos);
+  auto cfg = simulate_gemm_i8(array_config{.rows = 0}, matrix_view<const std::int8_t>(x.data(), 3, 4),
+                              matrix_view<const std::int8_t>(w.data(), 3, 4), matrix_view<std::int32_t>(out.data(), 3, 3));
+  REQUIRE_FALSE(cfg.has_value());
+  CHECK(cfg.error().message.find("rows") != std::string::npos);
+}
