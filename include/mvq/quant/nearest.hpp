@@ -1,0 +1,242 @@
+#pragma once
+/// @file
+/// The fused nearest-codeword (distance + argmin) kernel of k-means, plain and masked.
+///
+/// Plain: argmin_j ‖x − c_j‖² = argmin_j (‖c_j‖² − 2 x·c_j), since ‖x‖² is the same for every j. ‖c_j‖² is
+/// computed once per codebook. Masked (MVQ): argmin_j Σ_t m_t (x_t − c_jt)² = argmin_j Σ_{t kept} c_jt (c_jt − 2 x_t),
+/// again dropping the j-independent Σ m_t x_t²; only the kept positions of x are visited, so a 2:4 sub-vector
+/// costs as much as a dense one of half the width.
+///
+/// The codebook is stored transposed (structure of arrays: row t holds coordinate t of every codeword), so one
+/// SIMD register holds one coordinate of W consecutive codewords and the loop over codewords is the vector loop;
+/// d (plain) or the kept count (masked) is a template parameter, so the coordinate loop is unrolled and x lives
+/// in registers. Ties go to the lowest codeword index: each lane keeps its first strict minimum, and the lanes are
+/// reduced by (distance, index).
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "mvq/core/error.hpp"
+
+namespace mvq::inline v0::quant {
+
+/// Largest sub-vector dimension the k-means kernels support.
+inline constexpr unsigned max_kmeans_dim = 16;
+
+/// A codebook prepared for the nearest-codeword kernels: K codewords of d floats, transposed and padded.
+class soa_codebook {
+public:
+  /// Codewords per unrolled step of the kernel: 4 registers of the widest supported arch (8 floats on AVX2).
+  static constexpr std::size_t block = 32;
+
+  soa_codebook() = default;
+  /// Prepares `k` codewords of `d` floats (`centroids` holds k·d values, codeword j at [j·d, (j+1)·d)).
+  /// `masked` selects the padding that keeps padded codewords from ever winning in the masked kernel.
+  soa_codebook(std::span<const float> centroids, std::size_t k, unsigned d, bool masked) { assign(centroids, k, d, masked); }
+
+  /// Re-prepares in place (reuses the storage).
+  void assign(std::span<const float> centroids, std::size_t k, unsigned d, bool masked) {
+    k_ = k;
+    d_ = d;
+    kp_ = (k + block - 1) / block * block;
+    // Row d is all zeros: padded positions of a masked point read it and add nothing.
+    ct_.assign((std::size_t{d} + 1) * kp_, 0.0f);
+    norms_.assign(kp_, std::numeric_limits<float>::infinity());
+    for (std::size_t j = 0; j < k; ++j) {
+      float n2 = 0.0f;
+      for (unsigned t = 0; t < d; ++t) {
+        float c = centroids[j * d + t];
+        ct_[t * kp_ + j] = c;
+        n2 += c * c;
+      }
+      norms_[j] = n2;
+    }
+    // Masked distances have no norm term: a padded codeword gets a huge coordinate, so c·(c − 2x) ≈ 1e36 per
+    // kept position, larger than any distance of finite, reasonably scaled weights, and still finite for 16.
+    if (masked)
+      for (unsigned t = 0; t < d; ++t)
+        for (std::size_t j = k; j < kp_; ++j) ct_[t * kp_ + j] = 1e18f;
+  }
+
+  [[nodiscard]] std::size_t k() const noexcept { return k_; }
+  [[nodiscard]] std::size_t padded_k() const noexcept { return kp_; }
+  [[nodiscard]] unsigned d() const noexcept { return d_; }
+  /// Row t (t ≤ d; row d is zeros) of the transposed codebook, padded_k() floats.
+  [[nodiscard]] const float* row(unsigned t) const noexcept { return ct_.data() + std::size_t{t} * kp_; }
+  /// ‖c_j‖² for every codeword, +inf for padding.
+  [[nodiscard]] const float* norms() const noexcept { return norms_.data(); }
+
+private:
+  std::size_t k_ = 0, kp_ = 0;
+  unsigned d_ = 0;
+  std::vector<float, xsimd::aligned_allocator<float>> ct_, norms_;
+};
+
+namespace detail {
+
+/// Lane-wise (distance, index) minimum, lowest index on equal distances.
+template <class Arch>
+[[nodiscard]] inline std::uint32_t reduce_argmin(xsimd::batch<float, Arch> best, xsimd::batch<float, Arch> idx) noexcept {
+  constexpr std::size_t w = xsimd::batch<float, Arch>::size;
+  alignas(64) float bv[w];
+  alignas(64) float bi[w];
+  best.store_aligned(bv);
+  idx.store_aligned(bi);
+  float mv = bv[0], mi = bi[0];
+  for (std::size_t l = 1; l < w; ++l)
+    if (bv[l] < mv || (bv[l] == mv && bi[l] < mi)) {
+      mv = bv[l];
+      mi = bi[l];
+    }
+  return static_cast<std::uint32_t>(mi);
+}
+
+/// Lanes 0, 1, ..., W−1 as floats.
+template <class Arch>
+[[nodiscard]] inline xsimd::batch<float, Arch> lane_iota() noexcept {
+  constexpr std::size_t w = xsimd::batch<float, Arch>::size;
+  alignas(64) float v[w];
+  for (std::size_t l = 0; l < w; ++l) v[l] = static_cast<float>(l);
+  return xsimd::batch<float, Arch>::load_aligned(v);
+}
+
+/// Nearest codeword of each of `count` points of D floats (point i at x[i·D]) under the plain squared distance.
+template <class Arch, unsigned D>
+void nearest_dense(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out) noexcept {
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t w = b::size;
+  constexpr std::size_t unroll = soa_codebook::block / w;
+  static_assert(unroll * w == soa_codebook::block, "soa_codebook::block must be a multiple of the SIMD width");
+  const std::size_t kp = cb.padded_k();
+  const float* rows[D];
+  for (unsigned t = 0; t < D; ++t) rows[t] = cb.row(t);
+  const float* norms = cb.norms();
+  const b iota = lane_iota<Arch>();
+  const b step(static_cast<float>(w));
+  for (std::size_t i = 0; i < count; ++i) {
+    b xm2[D];
+    for (unsigned t = 0; t < D; ++t) xm2[t] = b(-2.0f * x[i * D + t]);  // exact: a power-of-two scaling
+    b best(std::numeric_limits<float>::infinity());
+    b bidx(0.0f);
+    b cur = iota;
+    for (std::size_t j = 0; j < kp; j += soa_codebook::block) {
+      b acc[unroll];
+      for (std::size_t u = 0; u < unroll; ++u) acc[u] = b::load_aligned(norms + j + u * w);
+      for (unsigned t = 0; t < D; ++t)
+        for (std::size_t u = 0; u < unroll; ++u) acc[u] = xsimd::fma(b::load_aligned(rows[t] + j + u * w), xm2[t], acc[u]);
+      for (std::size_t u = 0; u < unroll; ++u) {  // in codeword order, strict <: the first minimum stays
+        auto lt = acc[u] < best;
+        best = xsimd::select(lt, acc[u], best);
+        bidx = xsimd::select(lt, cur, bidx);
+        cur += step;
+      }
+    }
+    out[i] = reduce_argmin<Arch>(best, bidx);
+  }
+}
+
+/// Nearest codeword of each of `count` masked points under Σ_t m_t (x_t − c_t)². Point i has its values at
+/// x[i·d] and its kept positions at pos[i·Q .. i·Q + Q), padded with d (the codebook's zero row).
+template <class Arch, unsigned Q>
+void nearest_masked(const float* x, unsigned d, const std::uint8_t* pos, std::size_t count, soa_codebook const& cb,
+                    std::uint32_t* out) noexcept {
+  using b = xsimd::batch<float, Arch>;
+  constexpr std::size_t w = b::size;
+  constexpr std::size_t unroll = soa_codebook::block / w;
+  const std::size_t kp = cb.padded_k();
+  const b iota = lane_iota<Arch>();
+  const b step(static_cast<float>(w));
+  for (std::size_t i = 0; i < count; ++i) {
+    b x2[Q];
+    const float* rows[Q];
+    for (unsigned s = 0; s < Q; ++s) {
+      unsigned p = pos[i * Q + s];
+      x2[s] = b(p < d ? 2.0f * x[i * d + p] : 0.0f);
+      rows[s] = cb.row(p);
+    }
+    b best(std::numeric_limits<float>::infinity());
+    b bidx(0.0f);
+    b cur = iota;
+    for (std::size_t j = 0; j < kp; j += soa_codebook::block) {
+      b acc[unroll];
+      for (std::size_t u = 0; u < unroll; ++u) {
+        b c = b::load_aligned(rows[0] + j + u * w);
+        acc[u] = c * (c - x2[0]);
+      }
+      for (unsigned s = 1; s < Q; ++s)
+        for (std::size_t u = 0; u < unroll; ++u) {
+          b c = b::load_aligned(rows[s] + j + u * w);
+          acc[u] = xsimd::fma(c, c - x2[s], acc[u]);
+        }
+      for (std::size_t u = 0; u < unroll; ++u) {
+        auto lt = acc[u] < best;
+        best = xsimd::select(lt, acc[u], best);
+        bidx = xsimd::select(lt, cur, bidx);
+        cur += step;
+      }
+    }
+    out[i] = reduce_argmin<Arch>(best, bidx);
+  }
+}
+
+template <class Arch, unsigned... Ds>
+void nearest_dense_dispatch(unsigned d, const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out,
+                            std::integer_sequence<unsigned, Ds...>) noexcept {
+  (void)((d == Ds + 1 ? (nearest_dense<Arch, Ds + 1>(x, count, cb, out), true) : false) || ...);
+}
+
+template <class Arch, unsigned... Qs>
+void nearest_masked_dispatch(unsigned q, const float* x, unsigned d, const std::uint8_t* pos, std::size_t count,
+                             soa_codebook const& cb, std::uint32_t* out, std::integer_sequence<unsigned, Qs...>) noexcept {
+  (void)((q == Qs + 1 ? (nearest_masked<Arch, Qs + 1>(x, d, pos, count, cb, out), true) : false) || ...);
+}
+
+}  // namespace detail
+
+/// Nearest codeword index (lowest index on ties) of each of `count` points of d = cb.d() floats, point i at
+/// x[i·d]. The caller guarantees 1 ≤ d ≤ max_kmeans_dim and finite inputs.
+/// @tparam Arch xsimd architecture (default: the best one enabled at compile time).
+template <class Arch = xsimd::default_arch>
+void nearest_codewords(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out) noexcept {
+  detail::nearest_dense_dispatch<Arch>(cb.d(), x, count, cb, out, std::make_integer_sequence<unsigned, max_kmeans_dim>{});
+}
+
+/// Masked form: each point has q kept positions pos[i·q .. i·q + q) (padded with d), 1 ≤ q ≤ d. The codebook
+/// must have been prepared with `masked = true`.
+template <class Arch = xsimd::default_arch>
+void nearest_codewords_masked(const float* x, const std::uint8_t* pos, unsigned q, std::size_t count,
+                              soa_codebook const& cb, std::uint32_t* out) noexcept {
+  detail::nearest_masked_dispatch<Arch>(q, x, cb.d(), pos, count, cb, out,
+                                        std::make_integer_sequence<unsigned, max_kmeans_dim>{});
+}
+
+/// Obviously-correct reference: exact squared distances in double, first minimum wins. `mask` (bit t = position
+/// t kept) selects the masked distance; all ones gives the plain one.
+[[nodiscard]] inline std::uint32_t nearest_reference(std::span<const float> x, std::span<const float> centroids,
+                                                     std::size_t k, std::uint32_t mask = 0xffffffffu) noexcept {
+  const std::size_t d = x.size();
+  double best = std::numeric_limits<double>::infinity();
+  std::uint32_t arg = 0;
+  for (std::size_t j = 0; j < k; ++j) {
+    double s = 0;
+    for (std::size_t t = 0; t < d; ++t)
+      if ((mask >> t) & 1u) {
+        double e = static_cast<double>(x[t]) - static_cast<double>(centroids[j * d + t]);
+        s += e * e;
+      }
+    if (s < best) {
+      best = s;
+      arg = static_cast<std::uint32_t>(j);
+    }
+  }
+  return arg;
+}
+
+}  // namespace mvq::inline v0::quant
