@@ -260,7 +260,10 @@ inline void byteswap_elements(std::span<std::byte> data, std::size_t size) noexc
 /// Parses a complete .npy image; `name` is used in error messages. Validates the magic, version, header length,
 /// dict, type code and shape × itemsize == data size before allocating the data.
 [[nodiscard]] inline result<npy_array> parse_npy(std::span<const std::byte> bytes, std::string name = "<memory>") {
-  if (bytes.size() < 8 || !std::equal(std::begin(detail::npy_magic), std::end(detail::npy_magic), bytes.begin(), [](unsigned char m, std::byte b) {
+  if (bytes.size() < 8)
+    return fail(errc::corrupt_file, name + ": file is " + std::to_string(bytes.size()) +
+                                        " bytes, shorter than the 8-byte .npy magic and version");
+  if (!std::equal(std::begin(detail::npy_magic), std::end(detail::npy_magic), bytes.begin(), [](unsigned char m, std::byte b) {
         return std::to_integer<unsigned char>(b) == m;
       }))
     return fail(errc::corrupt_file, name + ": not a .npy file (the magic \\x93NUMPY is missing)");

@@ -97,12 +97,15 @@ struct safetensors_header {
   // Duplicate keys: nlohmann keeps the last one silently, so count keys per object during the parse.
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
+  bool duplicate_tensor = false;  // the duplicate is a top-level key (a tensor name)
   json::parser_callback_t on_event = [&](int, json::parse_event_t ev, json& value) {
     if (ev == json::parse_event_t::object_start) open_objects.emplace_back();
     else if (ev == json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
     else if (ev == json::parse_event_t::key && !open_objects.empty() && duplicate.empty()) {
-      if (const auto* k = value.get_ptr<const json::string_t*>(); k && !open_objects.back().insert(*k).second)
+      if (const auto* k = value.get_ptr<const json::string_t*>(); k && !open_objects.back().insert(*k).second) {
         duplicate = *k;
+        duplicate_tensor = open_objects.size() == 1;
+      }
     }
     return true;
   };
@@ -110,7 +113,8 @@ struct safetensors_header {
   if (root.is_discarded())
     return fail(errc::corrupt_file, name + ": header is not valid JSON: " + detail::json_syntax_error(text));
   if (!duplicate.empty())
-    return fail(errc::corrupt_file, name + ": header has the key '" + duplicate + "' twice");
+    return fail(errc::corrupt_file, name + (duplicate_tensor ? ": tensor name '" : ": header has the key '") +
+                                        duplicate + "' twice");
   if (!root.is_object()) return fail(errc::corrupt_file, name + ": header is not a JSON object");
 
   safetensors_header h;
