@@ -1,0 +1,280 @@
+#pragma once
+/// @file
+/// VQ kernels for codebooks of at most 16 entries (4-bit codes), d ∈ {2, 4}, no mask: in-register lookup tables
+/// read with `vpshufb`, after FAISS "fast scan" (André et al., VLDB 2015; FAISS `IndexPQFastScan`).
+///
+/// For each activation sub-vector s a 16-entry table T_s[j] = ⟨codeword j, x_s⟩ holds every partial dot product the
+/// sub-vector can contribute; an output row is Σ_s T_s[code(row, s)]. Codes are packed (`pack_for`, once at load
+/// time) as nibbles in blocks of 32 rows: per pair of sub-vectors (s, s+1) 32 bytes, byte i of the first half =
+/// code(row i, s) | code(row i + 16, s) << 4, the second half the same for s + 1. One `vpshufb` then looks up 16
+/// rows of two sub-vectors at once (the table of s in the low 128-bit lane, of s + 1 in the high lane).
+/// Lookups accumulate in uint16 (even and odd bytes split) and are flushed to int32 every 256 steps, before a
+/// uint16 can overflow (256 · 255 = 65280 < 65536).
+///
+/// Two variants:
+///  - `lut_variant::exact` (int8 activations and codebook): T_s is an exact int32 and is split into byte planes,
+///    T = Σ_p plane_p · 256^p, every plane unsigned except the last, which is signed (d = 2: |T| ≤ 2·127² = 32258,
+///    two planes; d = 4: |T| ≤ 64516, three planes, the last ∈ {−1, 0}). The int32 accumulators equal the
+///    reference int8 GEMM's bit for bit.
+///  - `lut_variant::u8` (fp32 activations and codebook): one uint8 plane, T_s ≈ bias_s + Δ · q_s[j] with
+///    bias_s = min_j T_s[j], Δ = max_s (max_j T_s[j] − bias_s) / 255 over the batch row, q = round((T − bias)/Δ).
+///    Error bound: every lookup is off by at most Δ/2, so |ŷ − y| ≤ S · Δ / 2 for S = cols/d sub-vectors (plus
+///    fp32 rounding of the tables, relative 1e-6). FAISS quantizes its fast-scan tables the same way.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mvq/core/compressed_matrix.hpp"
+#include "mvq/kernel/dense.hpp"
+#include "mvq/kernel/gemm.hpp"
+#include "mvq/kernel/int8.hpp"
+#include "mvq/kernel/simd.hpp"
+#include "mvq/kernel/traits.hpp"
+
+namespace mvq::inline v0::kernel {
+
+/// Precision of the in-register tables of `vq_nibble`.
+enum class lut_variant : std::uint8_t {
+  exact,  ///< int8 activations, split byte-plane tables, bit-exact int32
+  u8,     ///< fp32 activations, one uint8 table per sub-vector, error ≤ S·Δ/2
+};
+
+/// Kernel policy: VQ with K ≤ 16 (nibble codes), sub-vector dimension D ∈ {2, 4}, table precision V.
+template <std::uint8_t D, lut_variant V>
+struct vq_nibble {
+  static_assert(D == 2 || D == 4, "vq_nibble: the sub-vector dimension must be 2 or 4.");
+  /// The traits the emulator shares.
+  using traits = kernel_traits<kernel_config{index_family::nibble, D, nm_pattern{}}>;
+  /// Byte planes of a table: one for u8; two (d = 2) or three (d = 4) for exact.
+  static constexpr std::size_t planes = V == lut_variant::u8 ? 1 : D == 2 ? 2 : 3;
+};
+
+namespace detail {
+/// Lookup steps between two uint16 → int32 flushes: 256 · 255 fits uint16, 256 · 127 fits int16.
+inline constexpr std::size_t lut_flush_steps = 256;
+
+/// Σ_p Σ_pairs plane_p[code] · 256^p for the 32 rows of one block, generic form. `codes`: pairs × 32 bytes;
+/// `tab`: pairs × P × 32 bytes (last plane signed when `Signed`).
+template <std::size_t P, bool Signed, class A>
+inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::size_t pairs, std::int32_t* out,
+                      requires_arch<xsimd::generic>) noexcept {
+  std::int32_t acc[32] = {};
+  for (std::size_t q = 0; q < pairs; ++q) {
+    const std::uint8_t* c = codes + q * 32;
+    const std::uint8_t* t = tab + q * P * 32;
+    for (std::size_t h = 0; h < 2; ++h)      // sub-vector s (h = 0) or s + 1 (h = 1)
+      for (std::size_t i = 0; i < 16; ++i) {  // rows i and i + 16
+        const unsigned lo = c[h * 16 + i] & 15u, hi = c[h * 16 + i] >> 4;
+        for (std::size_t p = 0; p < P; ++p) {
+          const std::uint8_t* tp = t + p * 32 + h * 16;
+          const bool sgn = Signed && p == P - 1;
+          const std::int32_t vlo = sgn ? std::int32_t{static_cast<std::int8_t>(tp[lo])} : std::int32_t{tp[lo]};
+          const std::int32_t vhi = sgn ? std::int32_t{static_cast<std::int8_t>(tp[hi])} : std::int32_t{tp[hi]};
+          acc[i] += vlo * (1 << (8 * p));
+          acc[i + 16] += vhi * (1 << (8 * p));
+        }
+      }
+  }
+  std::copy(acc, acc + 32, out);
+}
+
+#if XSIMD_WITH_AVX2
+/// AVX2 form: two `vpshufb` per pair and plane, uint16/int16 accumulators split into even and odd bytes.
+template <std::size_t P, bool Signed, class A>
+inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::size_t pairs, std::int32_t* out,
+                      requires_arch<xsimd::avx2>) noexcept {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i low8 = _mm256_set1_epi16(0x00ff);
+  // int32 accumulators: [lo even, lo odd, hi even, hi odd] × 8 lanes (rows 2i / 2i+1, + 16 for hi)
+  __m256i a32[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (std::size_t q0 = 0; q0 < pairs; q0 += lut_flush_steps) {
+    const std::size_t q1 = std::min(pairs, q0 + lut_flush_steps);
+    __m256i a16[P][4];
+    for (std::size_t p = 0; p < P; ++p)
+      for (auto& v : a16[p]) v = _mm256_setzero_si256();
+    for (std::size_t q = q0; q < q1; ++q) {
+      const __m256i c = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + q * 32));
+      const __m256i lo = _mm256_and_si256(c, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), low4);
+      for (std::size_t p = 0; p < P; ++p) {
+        const __m256i t = _mm256_load_si256(reinterpret_cast<const __m256i*>(tab + (q * P + p) * 32));
+        const __m256i vlo = _mm256_shuffle_epi8(t, lo);
+        const __m256i vhi = _mm256_shuffle_epi8(t, hi);
+        if (Signed && p == P - 1) {
+          a16[p][0] = _mm256_add_epi16(a16[p][0], _mm256_srai_epi16(_mm256_slli_epi16(vlo, 8), 8));
+          a16[p][1] = _mm256_add_epi16(a16[p][1], _mm256_srai_epi16(vlo, 8));
+          a16[p][2] = _mm256_add_epi16(a16[p][2], _mm256_srai_epi16(_mm256_slli_epi16(vhi, 8), 8));
+          a16[p][3] = _mm256_add_epi16(a16[p][3], _mm256_srai_epi16(vhi, 8));
+        } else {
+          a16[p][0] = _mm256_add_epi16(a16[p][0], _mm256_and_si256(vlo, low8));
+          a16[p][1] = _mm256_add_epi16(a16[p][1], _mm256_srli_epi16(vlo, 8));
+          a16[p][2] = _mm256_add_epi16(a16[p][2], _mm256_and_si256(vhi, low8));
+          a16[p][3] = _mm256_add_epi16(a16[p][3], _mm256_srli_epi16(vhi, 8));
+        }
+      }
+    }
+    // flush: both 128-bit lanes hold the same rows (sub-vectors s and s + 1); widen and add them
+    for (std::size_t p = 0; p < P; ++p)
+      for (int j = 0; j < 4; ++j) {
+        const __m128i l0 = _mm256_castsi256_si128(a16[p][j]), l1 = _mm256_extracti128_si256(a16[p][j], 1);
+        __m256i w;
+        if (Signed && p == P - 1)
+          w = _mm256_add_epi32(_mm256_cvtepi16_epi32(l0), _mm256_cvtepi16_epi32(l1));
+        else
+          w = _mm256_add_epi32(_mm256_cvtepu16_epi32(l0), _mm256_cvtepu16_epi32(l1));
+        a32[j] = _mm256_add_epi32(a32[j], _mm256_slli_epi32(w, static_cast<int>(8 * p)));
+      }
+  }
+  alignas(32) std::int32_t t[4][8];
+  for (int j = 0; j < 4; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(t[j]), a32[j]);
+  for (int i = 0; i < 8; ++i) {
+    out[2 * i] = t[0][i];
+    out[2 * i + 1] = t[1][i];
+    out[16 + 2 * i] = t[2][i];
+    out[16 + 2 * i + 1] = t[3][i];
+  }
+}
+#endif
+}  // namespace detail
+
+/// Packed nibble codes for `vq_nibble<D, V>`.
+template <std::uint8_t D, lut_variant V>
+struct packed<vq_nibble<D, V>> {
+  static constexpr bool supports_f32 = V == lut_variant::u8;     ///< the u8 variant takes fp32 activations
+  static constexpr bool supports_i8 = V == lut_variant::exact;   ///< the exact variant takes int8 activations
+  static constexpr std::size_t block = 32;                       ///< rows per code block
+  static constexpr std::size_t planes = vq_nibble<D, V>::planes;  ///< byte planes per table
+  /// Name used in messages and benchmark labels.
+  [[nodiscard]] static std::string name() {
+    return std::string("vq_nibble_d") + std::to_string(D) + (V == lut_variant::exact ? "_exact" : "_u8");
+  }
+
+  std::size_t rows_ = 0, cols_ = 0, pairs_ = 0;
+  std::uint32_t k_ = 0;
+  detail::aligned_buffer<std::uint8_t> codes_;  ///< [row block][pair][32]
+  std::vector<std::int8_t> cb_i8_;              ///< 16·D (entries ≥ k are zero)
+  std::vector<float> cb_f32_;                   ///< 16·D
+  float scale_ = 1.0f;
+
+  [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
+  [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
+  [[nodiscard]] float weight_scale() const noexcept { return scale_; }  ///< int8 codebook scale
+  /// Bytes of packed codes (what a GEMV streams).
+  [[nodiscard]] std::size_t bytes() const noexcept { return codes_.size(); }
+
+  /// Packs a compressed matrix with K ≤ 16, d = D and no mask.
+  [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
+    auto const& l = c.layout;
+    if (auto r = validate(l); !r) return tl::unexpected(r.error());
+    if (l.d != D || l.k > 16 || !l.nm.dense())
+      return fail(errc::unsupported, name() + ": needs d = " + std::to_string(D) + ", K ≤ 16 and no N:M mask; got d = " +
+                                         std::to_string(l.d) + ", K = " + std::to_string(l.k) + ", " + to_string(l.nm));
+    if (c.indices.size() != l.rows * l.index_bytes_per_row() || c.codebook.size() != std::size_t{l.k} * D)
+      return fail(errc::shape_mismatch, name() + ": the view's arrays do not match its layout");
+    packed p;
+    p.rows_ = l.rows;
+    p.cols_ = l.cols;
+    p.k_ = l.k;
+    const std::size_t subvecs = l.subvectors_per_row();
+    p.pairs_ = (subvecs + 1) / 2;
+    const std::size_t blocks = (l.rows + block - 1) / block;
+    p.codes_ = detail::aligned_buffer<std::uint8_t>(blocks * p.pairs_ * 32);
+    for (std::size_t r = 0; r < l.rows; ++r)
+      for (std::size_t s = 0; s < subvecs; ++s) {
+        const std::size_t i = r % block;
+        std::uint8_t& byte = p.codes_[((r / block) * p.pairs_ + s / 2) * 32 + (s % 2) * 16 + i % 16];
+        byte = static_cast<std::uint8_t>(byte | (c.index(r, s) << (i < 16 ? 0 : 4)));
+      }
+    const codebook_i8 q = weight_codebook_i8(c);
+    p.scale_ = q.scale;
+    p.cb_i8_.assign(16 * D, 0);
+    p.cb_f32_.assign(16 * D, 0.0f);
+    std::copy(q.values.begin(), q.values.end(), p.cb_i8_.begin());
+    std::copy(c.codebook.begin(), c.codebook.end(), p.cb_f32_.begin());
+    return p;
+  }
+
+  /// Exact variant: int32 accumulators; trusts its arguments (see `can_run`).
+  template <class A, class E>
+    requires(V == lut_variant::exact)
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+    const std::size_t per_b = pairs_ * planes * 32;
+    detail::aligned_buffer<std::uint8_t> tab(x.rows() * per_b);
+    for (std::size_t b = 0; b < x.rows(); ++b) {
+      for (std::size_t s = 0; s < 2 * pairs_; ++s)
+        for (std::size_t j = 0; j < 16; ++j) {
+          std::int32_t t = 0;
+          if (s * D < cols_)
+            for (std::size_t u = 0; u < D; ++u) t += std::int32_t{cb_i8_[j * D + u]} * std::int32_t{x(b, s * D + u)};
+          for (std::size_t pl = 0; pl < planes; ++pl) {
+            // planes below the last: bytes of the two's-complement value; the last: the arithmetic remainder
+            const std::int32_t v = pl + 1 < planes ? (t >> (8 * pl)) & 0xff : t >> (8 * pl);
+            tab[b * per_b + ((s / 2) * planes + pl) * 32 + (s % 2) * 16 + j] = static_cast<std::uint8_t>(v & 0xff);
+          }
+        }
+    }
+    run_blocks<A>(x.rows(), tab.data(), per_b, ex, [&](std::size_t b, std::size_t r, std::int32_t v) { acc(b, r) = v; });
+  }
+
+  /// u8 variant: fp32 outputs within S·Δ/2 of the exact product; trusts its arguments (see `can_run`).
+  template <class A, class E>
+    requires(V == lut_variant::u8)
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+    const std::size_t per_b = pairs_ * 32;
+    detail::aligned_buffer<std::uint8_t> tab(x.rows() * per_b);
+    std::vector<float> step(x.rows()), offset(x.rows());
+    std::vector<float> t(2 * pairs_ * 16);
+    for (std::size_t b = 0; b < x.rows(); ++b) {
+      float span = 0.0f;
+      double bias_sum = 0.0;
+      for (std::size_t s = 0; s < 2 * pairs_; ++s) {
+        float lo = 0.0f, hi = 0.0f;
+        for (std::size_t j = 0; j < 16; ++j) {
+          float v = 0.0f;
+          if (s * D < cols_)
+            for (std::size_t u = 0; u < D; ++u) v += cb_f32_[j * D + u] * x(b, s * D + u);
+          t[s * 16 + j] = v;
+          if (j < k_) {
+            lo = j == 0 ? v : std::min(lo, v);
+            hi = j == 0 ? v : std::max(hi, v);
+          }
+        }
+        for (std::size_t j = 0; j < 16; ++j) t[s * 16 + j] -= lo;
+        span = std::max(span, hi - lo);
+        bias_sum += lo;
+      }
+      const float delta = span > 0.0f ? span / 255.0f : 1.0f;
+      for (std::size_t s = 0; s < 2 * pairs_; ++s)
+        for (std::size_t j = 0; j < 16; ++j) {
+          const float q = j < k_ ? std::clamp(std::round(t[s * 16 + j] / delta), 0.0f, 255.0f) : 0.0f;
+          tab[b * per_b + (s / 2) * 32 + (s % 2) * 16 + j] = static_cast<std::uint8_t>(q);
+        }
+      step[b] = delta;
+      offset[b] = static_cast<float>(bias_sum);
+    }
+    run_blocks<A>(x.rows(), tab.data(), per_b, ex,
+                  [&](std::size_t b, std::size_t r, std::int32_t v) { y(b, r) = static_cast<float>(v) * step[b] + offset[b]; });
+  }
+
+private:
+  template <class A, class E, class Out>
+  void run_blocks(std::size_t batch, const std::uint8_t* tab, std::size_t per_b, E& ex, Out&& out) const {
+    detail::for_row_blocks(ex, rows_, block, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; r += block) {
+        const std::uint8_t* cb = codes_.data() + (r / block) * pairs_ * 32;
+        const std::size_t n = std::min(block, r1 - r);
+        for (std::size_t b = 0; b < batch; ++b) {
+          std::int32_t acc[32];
+          detail::lut_block<planes, V == lut_variant::exact, A>(cb, tab + b * per_b, pairs_, acc, A{});
+          for (std::size_t i = 0; i < n; ++i) out(b, r + i, acc[i]);
+        }
+      }
+    });
+  }
+};
+
+}  // namespace mvq::inline v0::kernel
