@@ -113,8 +113,8 @@ struct safetensors_header {
   if (root.is_discarded())
     return fail(errc::corrupt_file, name + ": header is not valid JSON: " + detail::json_syntax_error(text));
   if (!duplicate.empty())
-    return fail(errc::corrupt_file, name + (duplicate_tensor ? ": tensor name '" : ": header has the key '") +
-                                        duplicate + "' twice");
+    return fail(errc::corrupt_file, name + (duplicate_tensor ? ": tensor name '" + duplicate + "' appears twice"
+                                                             : ": header has the key '" + duplicate + "' twice"));
   if (!root.is_object()) return fail(errc::corrupt_file, name + ": header is not a JSON object");
 
   safetensors_header h;

@@ -262,7 +262,7 @@ TEST_CASE("safetensors: corrupt headers give specific errors", "[io][safetensors
     REQUIRE_ERROR(parse(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},)"
                         R"( "w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
                         8),
-                  errc::corrupt_file, "tensor name 'w' twice");
+                  errc::corrupt_file, "tensor name 'w' appears twice");
     REQUIRE_ERROR(parse(R"({"w": {"dtype": "F32", "dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4),
                   errc::corrupt_file, "'dtype' twice");
     REQUIRE_ERROR(parse(R"({"__metadata__": {"k": "a", "k": "b"}})", 0), errc::corrupt_file, "'k' twice");
