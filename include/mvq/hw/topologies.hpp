@@ -30,6 +30,7 @@ struct topology_row {
   std::string_view name;  ///< layer name
   layer shape;            ///< the layer
   std::uint32_t repeat = 1;  ///< how many identical copies the network runs (e.g. attention heads)
+  bool has_weights = true;   ///< false for activation × activation products (attention), which hold no weights
 };
 
 namespace detail::topo {
@@ -192,8 +193,8 @@ inline constexpr std::uint32_t dit_tokens = 256, dit_hidden = 1152, dit_heads = 
 inline constexpr std::array dit_xl2_block{
     topology_row{"adaLN_modulation", layer::gemm(1, 6 * dit_hidden, dit_hidden)},
     topology_row{"attn.qkv", layer::gemm(dit_tokens, 3 * dit_hidden, dit_hidden)},
-    topology_row{"attn.q_kT", layer::gemm(dit_tokens, dit_tokens, dit_head_dim), dit_heads},
-    topology_row{"attn.p_v", layer::gemm(dit_tokens, dit_head_dim, dit_tokens), dit_heads},
+    topology_row{"attn.q_kT", layer::gemm(dit_tokens, dit_tokens, dit_head_dim), dit_heads, false},
+    topology_row{"attn.p_v", layer::gemm(dit_tokens, dit_head_dim, dit_tokens), dit_heads, false},
     topology_row{"attn.proj", layer::gemm(dit_tokens, dit_hidden, dit_hidden)},
     topology_row{"mlp.fc1", layer::gemm(dit_tokens, 4 * dit_hidden, dit_hidden)},
     topology_row{"mlp.fc2", layer::gemm(dit_tokens, dit_hidden, 4 * dit_hidden)},
