@@ -1,0 +1,187 @@
+#pragma once
+/// @file
+/// conv2d on any packed kernel via im2col (activations NCHW; stride, padding, dilation, groups), and a dense
+/// depthwise conv2d.
+///
+/// The weights of group g are one packed matrix of (O/groups) rows × (C/groups)·KH·KW columns in PyTorch's order
+/// (channel, kernel row, kernel column). Each output pixel becomes one activation row of a GEMM, so Y = X Ŵᵀ
+/// runs unchanged. Output size: OH = ⌊(H + 2·pad − dil·(KH − 1) − 1) / stride⌋ + 1 (PyTorch `Conv2d` docs).
+/// Kernels without an fp32 path (dense_i8, the exact LUT) get the im2col rows quantized per row (one scale per
+/// output pixel, the int8 conventions).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mvq/core/error.hpp"
+#include "mvq/core/matrix_view.hpp"
+#include "mvq/kernel/gemm.hpp"
+#include "mvq/kernel/int8.hpp"
+
+namespace mvq::inline v0::kernel {
+
+/// Shape and hyper-parameters of a 2-D convolution.
+struct conv2d_params {
+  std::size_t batch = 1;          ///< N
+  std::size_t in_channels = 0;    ///< C
+  std::size_t height = 0;         ///< H
+  std::size_t width = 0;          ///< W
+  std::size_t out_channels = 0;   ///< O
+  std::size_t kernel_h = 1;       ///< KH
+  std::size_t kernel_w = 1;       ///< KW
+  std::size_t stride_h = 1, stride_w = 1;      ///< strides
+  std::size_t pad_h = 0, pad_w = 0;            ///< zero padding on each side
+  std::size_t dilation_h = 1, dilation_w = 1;  ///< dilations
+  std::size_t groups = 1;                      ///< channel groups (C and O multiples of it)
+
+  /// Output height (0 when the dilated kernel does not fit).
+  [[nodiscard]] constexpr std::size_t out_h() const noexcept {
+    const std::size_t span = dilation_h * (kernel_h - 1) + 1;
+    return height + 2 * pad_h < span ? 0 : (height + 2 * pad_h - span) / stride_h + 1;
+  }
+  /// Output width (0 when the dilated kernel does not fit).
+  [[nodiscard]] constexpr std::size_t out_w() const noexcept {
+    const std::size_t span = dilation_w * (kernel_w - 1) + 1;
+    return width + 2 * pad_w < span ? 0 : (width + 2 * pad_w - span) / stride_w + 1;
+  }
+  /// GEMM reduction length of one group: (C / groups) · KH · KW.
+  [[nodiscard]] constexpr std::size_t reduction() const noexcept {
+    return groups ? in_channels / groups * kernel_h * kernel_w : 0;
+  }
+  [[nodiscard]] constexpr std::size_t input_size() const noexcept { return batch * in_channels * height * width; }
+  [[nodiscard]] constexpr std::size_t output_size() const noexcept { return batch * out_channels * out_h() * out_w(); }
+};
+
+/// Checks the parameters (positive kernel, stride, dilation, groups dividing both channel counts, sizes that do
+/// not overflow).
+[[nodiscard]] inline result<void> validate(conv2d_params const& p) {
+  if (p.kernel_h == 0 || p.kernel_w == 0 || p.stride_h == 0 || p.stride_w == 0 || p.dilation_h == 0 ||
+      p.dilation_w == 0 || p.groups == 0)
+    return fail(errc::invalid_argument, "conv2d: kernel size, stride, dilation and groups must be at least 1");
+  if (p.in_channels % p.groups != 0 || p.out_channels % p.groups != 0)
+    return fail(errc::invalid_argument, "conv2d: groups = " + std::to_string(p.groups) + " must divide C = " +
+                                            std::to_string(p.in_channels) + " and O = " + std::to_string(p.out_channels));
+  constexpr std::size_t lim = std::size_t{1} << 40;
+  if (p.batch > lim || p.in_channels > lim || p.height > lim || p.width > lim || p.out_channels > lim ||
+      p.kernel_h > lim || p.kernel_w > lim || p.pad_h > lim || p.pad_w > lim || p.dilation_h > lim || p.dilation_w > lim ||
+      (p.height * p.width > lim) || p.in_channels * p.height * p.width > lim || p.input_size() > lim ||
+      p.out_channels * p.out_h() * p.out_w() > lim || p.output_size() > lim || p.reduction() > lim)
+    return fail(errc::too_large, "conv2d: tensor sizes exceed 2^40 elements");
+  return {};
+}
+
+/// Validates a grouped conv2d on packed weights: one packed matrix per group, each (O/groups) × reduction().
+template <PackedMatrix P>
+[[nodiscard]] result<void> can_run_conv2d(std::span<const P> weights, conv2d_params const& p, std::size_t input_size,
+                                          std::size_t output_size) {
+  if (auto r = validate(p); !r) return r;
+  if (weights.size() != p.groups)
+    return fail(errc::shape_mismatch, "conv2d: " + std::to_string(weights.size()) + " packed weight matrices for " +
+                                          std::to_string(p.groups) + " groups");
+  for (std::size_t g = 0; g < weights.size(); ++g)
+    if (weights[g].rows() != p.out_channels / p.groups || weights[g].cols() != p.reduction())
+      return fail(errc::shape_mismatch, "conv2d: weights of group " + std::to_string(g) + " are " +
+                                            std::to_string(weights[g].rows()) + " × " + std::to_string(weights[g].cols()) +
+                                            ", expected " + std::to_string(p.out_channels / p.groups) + " × " +
+                                            std::to_string(p.reduction()));
+  if (input_size != p.input_size())
+    return fail(errc::shape_mismatch, "conv2d: input has " + std::to_string(input_size) + " values, N·C·H·W = " +
+                                          std::to_string(p.input_size()));
+  if (output_size != p.output_size())
+    return fail(errc::shape_mismatch, "conv2d: output has " + std::to_string(output_size) + " values, N·O·OH·OW = " +
+                                          std::to_string(p.output_size()));
+  return {};
+}
+
+/// im2col of one image and one group: row (oy·OW + ox) holds the (C/groups)·KH·KW inputs under that output
+/// pixel, zero where the kernel reads padding.
+inline void im2col(conv2d_params const& p, const float* image, std::size_t group, matrix_view<float> cols) noexcept {
+  const std::size_t cg = p.in_channels / p.groups, oh = p.out_h(), ow = p.out_w();
+  for (std::size_t oy = 0; oy < oh; ++oy)
+    for (std::size_t ox = 0; ox < ow; ++ox) {
+      float* row = cols.row(oy * ow + ox).data();
+      std::size_t k = 0;
+      for (std::size_t c = 0; c < cg; ++c) {
+        const float* ch = image + (group * cg + c) * p.height * p.width;
+        for (std::size_t ky = 0; ky < p.kernel_h; ++ky) {
+          const std::size_t iy = oy * p.stride_h + ky * p.dilation_h;  // + pad_h offset
+          for (std::size_t kx = 0; kx < p.kernel_w; ++kx, ++k) {
+            const std::size_t ix = ox * p.stride_w + kx * p.dilation_w;
+            const bool inside = iy >= p.pad_h && iy - p.pad_h < p.height && ix >= p.pad_w && ix - p.pad_w < p.width;
+            row[k] = inside ? ch[(iy - p.pad_h) * p.width + (ix - p.pad_w)] : 0.0f;
+          }
+        }
+      }
+    }
+}
+
+/// conv2d: out (N × O × OH × OW) = weights ⊛ in (N × C × H × W), one packed matrix per group.
+template <class A = default_arch, PackedMatrix P, class E = serial_executor>
+[[nodiscard]] result<void> conv2d(std::span<const P> weights, conv2d_params const& p, std::span<const float> in,
+                                  std::span<float> out, E&& ex = {}) {
+  if (auto r = can_run_conv2d(weights, p, in.size(), out.size()); !r) return r;
+  const std::size_t pixels = p.out_h() * p.out_w(), og = p.out_channels / p.groups, red = p.reduction();
+  if (pixels == 0 || og == 0) return {};
+  std::vector<float> cols(pixels * red), y(pixels * og);
+  for (std::size_t n = 0; n < p.batch; ++n)
+    for (std::size_t g = 0; g < p.groups; ++g) {
+      matrix_view<float> cv(cols.data(), pixels, red);
+      im2col(p, in.data() + n * p.in_channels * p.height * p.width, g, cv);
+      matrix_view<float> yv(y.data(), pixels, og);
+      if constexpr (P::supports_f32) {
+        if (auto r = gemm<A>(weights[g], matrix_view<const float>(cv), yv, ex); !r) return r;
+      } else {
+        auto q = quantize_activations(matrix_view<const float>(cv));
+        if (!q) return tl::unexpected(q.error());
+        if (auto r = gemm<A>(weights[g], q->view(), yv, ex); !r) return r;
+      }
+      for (std::size_t o = 0; o < og; ++o)
+        for (std::size_t px = 0; px < pixels; ++px)
+          out[((n * p.out_channels) + g * og + o) * pixels + px] = yv(px, o);
+    }
+  return {};
+}
+
+/// Dense depthwise conv2d (groups = C = O): `weights` is C × KH × KW. Direct loops; each output row is a sum of
+/// KH·KW shifted, scaled input rows, which the compiler vectorizes for stride 1.
+[[nodiscard]] inline result<void> depthwise_conv2d(std::span<const float> weights, conv2d_params const& p,
+                                                   std::span<const float> in, std::span<float> out) {
+  if (auto r = validate(p); !r) return r;
+  if (p.groups != p.in_channels || p.out_channels != p.in_channels)
+    return fail(errc::invalid_argument, "depthwise_conv2d: needs groups = C = O, got groups = " +
+                                            std::to_string(p.groups) + ", C = " + std::to_string(p.in_channels) +
+                                            ", O = " + std::to_string(p.out_channels));
+  if (weights.size() != p.in_channels * p.kernel_h * p.kernel_w)
+    return fail(errc::shape_mismatch, "depthwise_conv2d: " + std::to_string(weights.size()) +
+                                          " weights, C·KH·KW = " + std::to_string(p.in_channels * p.kernel_h * p.kernel_w));
+  if (in.size() != p.input_size() || out.size() != p.output_size())
+    return fail(errc::shape_mismatch, "depthwise_conv2d: input or output size does not match the parameters");
+  const std::size_t oh = p.out_h(), ow = p.out_w();
+  for (std::size_t n = 0; n < p.batch; ++n)
+    for (std::size_t c = 0; c < p.in_channels; ++c) {
+      const float* img = in.data() + (n * p.in_channels + c) * p.height * p.width;
+      float* o = out.data() + (n * p.in_channels + c) * oh * ow;
+      std::fill(o, o + oh * ow, 0.0f);
+      for (std::size_t ky = 0; ky < p.kernel_h; ++ky)
+        for (std::size_t kx = 0; kx < p.kernel_w; ++kx) {
+          const float w = weights[(c * p.kernel_h + ky) * p.kernel_w + kx];
+          for (std::size_t oy = 0; oy < oh; ++oy) {
+            const std::size_t iy = oy * p.stride_h + ky * p.dilation_h;
+            if (iy < p.pad_h || iy - p.pad_h >= p.height) continue;
+            const float* irow = img + (iy - p.pad_h) * p.width;
+            float* orow = o + oy * ow;
+            for (std::size_t ox = 0; ox < ow; ++ox) {
+              const std::size_t ix = ox * p.stride_w + kx * p.dilation_w;
+              if (ix >= p.pad_w && ix - p.pad_w < p.width) orow[ox] += w * irow[ix - p.pad_w];
+            }
+          }
+        }
+    }
+  return {};
+}
+
+}  // namespace mvq::inline v0::kernel
