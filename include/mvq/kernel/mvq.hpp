@@ -103,9 +103,9 @@ inline std::int32_t mvq16_row_i8(const std::uint8_t* idx, const std::uint8_t* bm
     // ca keeps the low qword's controls (A → bytes 0..7), cbk the high qword's (B → bytes 8..15)
     const __m256i w = _mm256_or_si256(_mm256_shuffle_epi8(wa, ca), _mm256_shuffle_epi8(wb, cbk));
     const __m256i xv = _mm256_or_si256(_mm256_shuffle_epi8(xa, ca), _mm256_shuffle_epi8(xb, cbk));
-    acc = _mm256_add_epi32(acc, dot_epi8(w, _mm256_abs_epi8(xv), xv));
+    acc = _mm256_add_epi32(acc, dot_epi8<A>(w, _mm256_abs_epi8(xv), xv));
   }
-  std::int32_t s = hsum_epi32(acc);
+  std::int32_t s = hsum_epi32<A>(acc);
   if (v < subvecs) s += mvq16_row_i8<A>(idx + v, bm + 2 * v, cb, x + v * 16, subvecs - v, xsimd::generic{});
   return s;
 }

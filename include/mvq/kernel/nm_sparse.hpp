@@ -43,6 +43,7 @@ struct nm_sparse {
 namespace detail {
 #if XSIMD_WITH_AVX2
 /// 2:4 fp32 row dot over the first `cols16` (multiple of 16) columns, AVX2.
+template <class A>
 inline float sparse24_row_f32(const float* v, const std::uint8_t* off, const float* x, std::size_t cols16) noexcept {
   const __m256i shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
   const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 0, 0, 4, 4);
@@ -70,7 +71,7 @@ inline float sparse24_row_f32(const float* v, const std::uint8_t* off, const flo
                                       _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + c + 8), i0), 0xf0);
     a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + c / 2), x0, a0);
   }
-  return xsimd::hadd(xsimd::batch<float, xsimd::avx2>(_mm256_add_ps(a0, a1)));
+  return xsimd::hadd(xsimd::batch<float, A>(_mm256_add_ps(a0, a1)));
 }
 #endif
 }  // namespace detail
@@ -152,7 +153,7 @@ private:
 #if XSIMD_WITH_AVX2
     if constexpr (has_avx2<A> && P == nm_pattern{2, 4}) {
       c0 = cols_ / 16 * 16;
-      s = detail::sparse24_row_f32(v, off.data(), x, c0);
+      s = detail::sparse24_row_f32<A>(v, off.data(), x, c0);
     }
 #endif
     for (std::size_t i = c0 / P.m * P.n; i < slots_; ++i) s += v[i] * x[(i / P.n) * P.m + read_bits(off, i, ob)];

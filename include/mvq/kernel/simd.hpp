@@ -29,7 +29,9 @@ inline void dot_rows_i8(const std::int8_t* const* w, const std::int8_t* x, std::
 }
 
 #if XSIMD_WITH_AVX2
-/// Sum of the eight int32 lanes.
+/// Sum of the eight int32 lanes. (Templates on the arch, like every SIMD helper: no non-template inline function
+/// whose code depends on the target flags, so TUs built for different instruction sets never share a definition.)
+template <class A>
 inline std::int32_t hsum_epi32(__m256i v) noexcept {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -39,6 +41,7 @@ inline std::int32_t hsum_epi32(__m256i v) noexcept {
 
 /// int8 × int8 → int32 lanes: maddubs(|x|, sign(w, x)) then madd with ones. Exact for values in [−127, 127]
 /// (pair sums ≤ 32258; the llama.cpp / FBGEMM sign trick). Each int32 lane holds the dot of 4 adjacent bytes.
+template <class A>
 inline __m256i dot_epi8(__m256i w, __m256i x_abs, __m256i x) noexcept {
   const __m256i p = _mm256_maddubs_epi16(x_abs, _mm256_sign_epi8(w, x));
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
@@ -56,11 +59,11 @@ inline void dot_rows_i8(const std::int8_t* const* w, const std::int8_t* x, std::
     const __m256i xa = _mm256_abs_epi8(xv);
     for (std::size_t i = 0; i < R; ++i) {
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i] + c));
-      acc[i] = _mm256_add_epi32(acc[i], dot_epi8(wv, xa, xv));
+      acc[i] = _mm256_add_epi32(acc[i], dot_epi8<A>(wv, xa, xv));
     }
   }
   for (std::size_t i = 0; i < R; ++i) {
-    std::int32_t s = hsum_epi32(acc[i]);
+    std::int32_t s = hsum_epi32<A>(acc[i]);
     for (std::size_t t = c; t < n; ++t) s += std::int32_t{w[i][t]} * std::int32_t{x[t]};
     out[i] = s;
   }

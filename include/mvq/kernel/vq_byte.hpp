@@ -82,7 +82,7 @@ inline void vq_byte_block_i8(const std::uint8_t* idx, const std::int8_t* cb, con
       const __m256i w = _mm256_setr_epi32(load_i32(cb + ix[0] * 4), load_i32(cb + ix[1] * 4), load_i32(cb + ix[2] * 4),
                                           load_i32(cb + ix[3] * 4), load_i32(cb + ix[4] * 4), load_i32(cb + ix[5] * 4),
                                           load_i32(cb + ix[6] * 4), load_i32(cb + ix[7] * 4));
-      acc = _mm256_add_epi32(acc, dot_epi8(w, _mm256_abs_epi8(xv), xv));
+      acc = _mm256_add_epi32(acc, dot_epi8<A>(w, _mm256_abs_epi8(xv), xv));
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), acc);  // lane r = row r
   } else if constexpr (D == 8) {
@@ -95,8 +95,8 @@ inline void vq_byte_block_i8(const std::uint8_t* idx, const std::int8_t* cb, con
                                             load_i64(cb + ix[2] * 8), load_i64(cb + ix[3] * 8));
       const __m256i w1 = _mm256_setr_epi64x(load_i64(cb + ix[4] * 8), load_i64(cb + ix[5] * 8),
                                             load_i64(cb + ix[6] * 8), load_i64(cb + ix[7] * 8));
-      a0 = _mm256_add_epi32(a0, dot_epi8(w0, xa, xv));
-      a1 = _mm256_add_epi32(a1, dot_epi8(w1, xa, xv));
+      a0 = _mm256_add_epi32(a0, dot_epi8<A>(w0, xa, xv));
+      a1 = _mm256_add_epi32(a1, dot_epi8<A>(w1, xa, xv));
     }
     // a0 lanes (r0 r0 r1 r1 | r2 r2 r3 r3), a1 likewise for rows 4..7; hadd → (r0 r1 r4 r5 | r2 r3 r6 r7)
     const __m256i h = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a0, a1), 0xd8);
@@ -110,7 +110,7 @@ inline void vq_byte_block_i8(const std::uint8_t* idx, const std::int8_t* cb, con
       for (int j = 0; j < 4; ++j) {
         const __m256i w = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(cb + ix[2 * j + 1] * 16),
                                               reinterpret_cast<const __m128i*>(cb + ix[2 * j] * 16));
-        a[j] = _mm256_add_epi32(a[j], dot_epi8(w, xa, xv));
+        a[j] = _mm256_add_epi32(a[j], dot_epi8<A>(w, xa, xv));
       }
     }
     // a[j] lanes 0..3 belong to row 2j, lanes 4..7 to row 2j+1

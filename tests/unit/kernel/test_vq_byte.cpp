@@ -6,6 +6,7 @@
 #include "kernel_test_support.hpp"
 #include "mvq/kernel/executor.hpp"
 #include "mvq/kernel/vq_byte.hpp"
+#include "mvq/kernel/vq_generic.hpp"
 
 using namespace mvq;
 using namespace mvq::kernel;
@@ -73,4 +74,34 @@ TEST_CASE("vq_byte rejects layouts it cannot run", "[kernel][vq_byte]") {
   CHECK_FALSE(pack_for<vq_byte<8>>(d4.view()));
   auto big = kt::random_compressed(rng, 2, 16, 512, 8, dense, mask_encoding::none, codebook_dtype::f32);
   CHECK_FALSE(pack_for<vq_byte<8>>(big.view()));
+}
+
+TEST_CASE("vq_generic decodes any layout: K > 256, odd d, masks", "[kernel][vq_generic]") {
+  std::mt19937 rng(90);
+  struct cfg {
+    std::uint32_t k, d;
+    nm_pattern nm;
+    mask_encoding enc;
+    codebook_dtype cb;
+  };
+  for (auto c : {cfg{4096, 8, dense, mask_encoding::none, codebook_dtype::f32},
+                 cfg{512, 3, dense, mask_encoding::none, codebook_dtype::i8},
+                 cfg{65536, 4, sparse_2_4, mask_encoding::bitmap, codebook_dtype::f32},
+                 cfg{1024, 8, sparse_2_8, mask_encoding::pattern, codebook_dtype::i8}}) {
+    for (auto [rows, subvecs, batch] : shapes) {
+      const std::size_t cols = subvecs * c.d;
+      auto m = kt::random_compressed(rng, rows, cols, c.k, c.d, c.nm, c.enc, c.cb, true);
+      auto p = pack_for<vq_generic>(m.view()).value();
+      auto x = kt::random_vector(rng, batch * cols);
+      std::vector<float> y(batch * rows);
+      REQUIRE(gemm(p, matrix_view<const float>(x.data(), batch, cols), matrix_view<float>(y.data(), batch, rows)));
+      kt::check_close(y, decompress(m.view()), rows, cols, x, batch);
+      auto xq = quantize_activations(matrix_view<const float>(x.data(), batch, cols)).value();
+      auto w8 = decode_i8(m.view());
+      std::vector<std::int32_t> acc(batch * rows), want(batch * rows);
+      REQUIRE(gemm_i8_acc(p, xq.view(), matrix_view<std::int32_t>(acc.data(), batch, rows)));
+      reference_gemm_i8(w8.view(), xq.view().q, matrix_view<std::int32_t>(want.data(), batch, rows));
+      CHECK(acc == want);
+    }
+  }
 }

@@ -1,0 +1,103 @@
+#pragma once
+/// @file
+/// The generic decode path: any compressed layout (any K up to 65536, any d, any N:M mask), used for K > 256 and
+/// for configurations without a specialised kernel. Each row is decoded once per call (fp32 or int8) into a small
+/// buffer and multiplied with every batch row by the dense SIMD dot product.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mvq/core/compressed_matrix.hpp"
+#include "mvq/kernel/dense.hpp"
+#include "mvq/kernel/gemm.hpp"
+#include "mvq/kernel/int8.hpp"
+#include "mvq/kernel/simd.hpp"
+
+namespace mvq::inline v0::kernel {
+
+/// Kernel policy: decode rows on the fly from any compressed layout.
+struct vq_generic {};
+
+/// Packed form of `vq_generic`: an owning copy of the compressed matrix plus its int8 codebook.
+template <>
+struct packed<vq_generic> {
+  static constexpr bool supports_f32 = true;  ///< fp32 codebook
+  static constexpr bool supports_i8 = true;   ///< int8 codebook (`weight_codebook_i8`)
+  /// Name used in messages and benchmark labels.
+  [[nodiscard]] static std::string name() { return "vq_generic"; }
+
+  compressed_matrix m_;
+  codebook_i8 cb_;
+
+  [[nodiscard]] std::size_t rows() const noexcept { return m_.layout.rows; }   ///< output channels
+  [[nodiscard]] std::size_t cols() const noexcept { return m_.layout.cols; }   ///< reduction length
+  [[nodiscard]] float weight_scale() const noexcept { return cb_.scale; }      ///< int8 codebook scale
+
+  /// Copies and validates a compressed matrix (indices, masks and the int8 codebook are checked).
+  [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
+    if (auto r = validate(c); !r) return tl::unexpected(r.error());
+    packed p;
+    p.m_.layout = c.layout;
+    p.m_.codebook.assign(c.codebook.begin(), c.codebook.end());
+    p.m_.codebook_i8.assign(c.codebook_i8.begin(), c.codebook_i8.end());
+    p.m_.codebook_scale = c.codebook_scale;
+    p.m_.indices.assign(c.indices.begin(), c.indices.end());
+    p.m_.masks.assign(c.masks.begin(), c.masks.end());
+    p.cb_ = weight_codebook_i8(c);
+    return p;
+  }
+
+  /// Y = X Ŵᵀ; trusts its arguments (see `can_run`).
+  template <class A, class E>
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+    run<A, float>(ex, [&](std::size_t r, const float* w) {
+      for (std::size_t b = 0; b < x.rows(); ++b) {
+        const float* rp[1] = {w};
+        detail::dot_rows_f32<1, A>(rp, x.row(b).data(), cols(), &y(b, r));
+      }
+    });
+  }
+  /// int32 accumulators on the int8 codebook; trusts its arguments (see `can_run`).
+  template <class A, class E>
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+    run<A, std::int8_t>(ex, [&](std::size_t r, const std::int8_t* w) {
+      for (std::size_t b = 0; b < x.rows(); ++b) {
+        const std::int8_t* rp[1] = {w};
+        detail::dot_rows_i8<1, A>(rp, x.row(b).data(), cols(), &acc(b, r), A{});
+      }
+    });
+  }
+
+private:
+  template <class A, class T, class E, class F>
+  void run(E& ex, F&& use) const {
+    const auto v = m_.view();
+    auto const& l = m_.layout;
+    detail::for_row_blocks(ex, l.rows, 8, [&](std::size_t r0, std::size_t r1) {
+      std::vector<T> row(l.cols);
+      for (std::size_t r = r0; r < r1; ++r) {
+        for (std::size_t s = 0; s < l.subvectors_per_row(); ++s) {
+          const std::size_t j = v.index(r, s);
+          for (std::size_t t = 0; t < l.d; ++t) {
+            if constexpr (std::is_same_v<T, float>)
+              row[s * l.d + t] = m_.codebook[j * l.d + t];
+            else
+              row[s * l.d + t] = cb_.values[j * l.d + t];
+          }
+        }
+        for (std::size_t g = 0; g < l.groups_per_row(); ++g) {
+          const std::uint32_t bm = v.group_bitmap(r, g);
+          for (std::size_t t = 0; t < l.nm.m; ++t)
+            if (!((bm >> t) & 1u)) row[g * l.nm.m + t] = T{};
+        }
+        use(r, row.data());
+      }
+    });
+  }
+};
+
+}  // namespace mvq::inline v0::kernel

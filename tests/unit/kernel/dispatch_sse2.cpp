@@ -1,0 +1,4 @@
+// Baseline flags: the SSE2 instantiations of the dispatched kernels.
+#include "dispatch_kernels.hpp"
+
+MVQ_TEST_DISPATCH_KERNELS(MVQ_KERNEL_INSTANTIATE, xsimd::sse2)
