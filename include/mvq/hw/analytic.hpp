@@ -183,22 +183,21 @@ namespace detail {
 
   // Stall model (USER bandwidth B words/cycle): each fold's new operands are fetched while the previous fold
   // computes (double buffering); a fold waits max(0, ⌈words/B⌉ − previous fold cycles). The first fold's fetch is
-  // reported as prefetch, the way SCALE-Sim v3 reports "Total Cycles (incl. prefetch)".
+  // reported as prefetch, the way SCALE-Sim v3 reports "Total Cycles (incl. prefetch)"; the last fold's outputs drain
+  // while the next layer starts.
   if (c.bandwidth == interface_bandwidth::user) {
     const std::uint64_t bw = c.dram_words_per_cycle;
-    const std::uint64_t per_fold_cycles =
-        c.flow == dataflow::enhanced_weight_stationary ? 0 : fold_cycles(c, a.t);
-    // Average words per fold; edges are spread evenly (exact totals, per-fold shape averaged).
-    const std::uint64_t units = c.flow == dataflow::enhanced_weight_stationary ? a.col_folds * ews_groups_per_col : folds;
-    const std::uint64_t unit_cycles =
-        c.flow == dataflow::enhanced_weight_stationary ? (group_cycles + 1) / units : per_fold_cycles;
+    // Scheduling units of one group: folds (EWS: fold groups); their DRAM words and cycles are averaged over the
+    // units (the totals are exact, the per-unit shape is spread evenly).
+    const std::uint64_t units =
+        c.flow == dataflow::enhanced_weight_stationary ? a.col_folds * ews_groups_per_col : folds;
+    const std::uint64_t unit_cycles = (group_cycles + 1) / units;
     const std::uint64_t in_words = (out.ifmap_dram_reads + out.filter_dram_reads) / g.groups;
-    const std::uint64_t out_words = m * n;
-    const std::uint64_t in_per = (in_words + units - 1) / units, out_per = (out_words + units - 1) / units;
-    const std::uint64_t need = (in_per + out_per + bw - 1) / bw;
+    const std::uint64_t in_per = (in_words + units - 1) / units, out_per = (m * n + units - 1) / units;
+    const std::uint64_t need = (in_per + out_per + bw - 1) / bw;  // DRAM cycles a unit's traffic takes
     const std::uint64_t stall_per = need > unit_cycles ? need - unit_cycles : 0;
     out.prefetch_cycles = g.groups * ((in_per + bw - 1) / bw);
-    out.stall_cycles = g.groups * (units - 1) * stall_per + g.groups * ((out_per + bw - 1) / bw > unit_cycles ? (out_per + bw - 1) / bw - unit_cycles : 0);
+    out.stall_cycles = g.groups * (units - 1) * stall_per;
   }
   return out;
 }

@@ -281,3 +281,21 @@ TEST_CASE("cycle-stepped: bad operands are errors, not crashes", "[hw][functiona
   REQUIRE_FALSE(cfg.has_value());
   CHECK(cfg.error().message.find("rows") != std::string::npos);
 }
+
+TEST_CASE("stall model: USER bandwidth adds stalls that shrink as the bandwidth grows", "[hw][stall]") {
+  constexpr layer l = layer::conv_padded(56, 56, 3, 3, 64, 64, 1, 1);
+  std::uint64_t previous = ~std::uint64_t{0};
+  for (std::uint32_t bw : {1u, 2u, 4u, 16u, 64u, 1024u}) {
+    const array_config c{.bandwidth = interface_bandwidth::user, .dram_words_per_cycle = bw};
+    const layer_cost k = analyze(c, l);
+    CAPTURE(bw, k.stall_cycles);
+    CHECK(k.cycles == analyze(scalesim_32x32_ws, l).cycles);  // compute cycles are bandwidth-independent
+    CHECK(k.stall_cycles <= previous);
+    CHECK(k.total_cycles() == k.cycles + k.stall_cycles);
+    CHECK(k.prefetch_cycles > 0);
+    previous = k.stall_cycles;
+  }
+  CHECK(analyze(array_config{.bandwidth = interface_bandwidth::user, .dram_words_per_cycle = 1}, l).stall_cycles > 0);
+  CHECK(previous == 0);
+  CHECK(analyze(scalesim_32x32_ws, l).stall_cycles == 0);  // CALC: stall-free
+}
