@@ -42,36 +42,28 @@ struct nm_sparse {
 
 namespace detail {
 #if XSIMD_WITH_AVX2
-/// 2:4 fp32 row dot over the first `cols16` (multiple of 16) columns, AVX2.
-template <class A>
-inline float sparse24_row_f32(const float* v, const std::uint8_t* off, const float* x, std::size_t cols16) noexcept {
+/// 2:4 fp32 dot products of R rows over the first `cols16` (multiple of 16) columns, AVX2. The R rows share the
+/// activation loads and keep 2·R independent memory streams (values, offsets) in flight.
+template <std::size_t R, class A>
+inline void sparse24_rows_f32(const float* const* v, const std::uint8_t* const* off, const float* x,
+                              std::size_t cols16, float* out) noexcept {
   const __m256i shifts = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
   const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 0, 0, 4, 4);
   const __m256i three = _mm256_set1_epi32(3);
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  std::size_t c = 0;
-  for (; c + 32 <= cols16; c += 32) {
-    std::uint16_t o0, o1;
-    std::memcpy(&o0, off + c / 8, 2);  // 16 bits of offsets per 16 columns
-    std::memcpy(&o1, off + c / 8 + 2, 2);
-    const __m256i i0 = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(o0), shifts), three), base);
-    const __m256i i1 = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(o1), shifts), three), base);
-    const __m256 x0 = _mm256_blend_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(x + c), i0),
-                                      _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + c + 8), i0), 0xf0);
-    const __m256 x1 = _mm256_blend_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(x + c + 16), i1),
-                                      _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + c + 24), i1), 0xf0);
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + c / 2), x0, a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(v + c / 2 + 8), x1, a1);
+  __m256 acc[R];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (std::size_t c = 0; c < cols16; c += 16) {
+    const __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+    for (std::size_t i = 0; i < R; ++i) {
+      std::uint16_t o;
+      std::memcpy(&o, off[i] + c / 8, 2);  // 16 bits of offsets per 16 columns
+      const __m256i idx = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(o), shifts), three), base);
+      // kept values 0..3 come from columns 0..7 (x0), 4..7 from columns 8..15 (x1)
+      const __m256 xs = _mm256_blend_ps(_mm256_permutevar8x32_ps(x0, idx), _mm256_permutevar8x32_ps(x1, idx), 0xf0);
+      acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(v[i] + c / 2), xs, acc[i]);
+    }
   }
-  for (; c < cols16; c += 16) {
-    std::uint16_t o0;
-    std::memcpy(&o0, off + c / 8, 2);
-    const __m256i i0 = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(o0), shifts), three), base);
-    const __m256 x0 = _mm256_blend_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(x + c), i0),
-                                      _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + c + 8), i0), 0xf0);
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + c / 2), x0, a0);
-  }
-  return xsimd::hadd(xsimd::batch<float, A>(_mm256_add_ps(a0, a1)));
+  for (std::size_t i = 0; i < R; ++i) out[i] = xsimd::hadd(xsimd::batch<float, A>(acc[i]));
 }
 #endif
 }  // namespace detail
@@ -121,8 +113,36 @@ struct packed<nm_sparse<P>> {
   template <class A, class E>
   void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t r = r0; r < r1; ++r)
-        for (std::size_t b = 0; b < x.rows(); ++b) y(b, r) = row_f32<A>(r, x.row(b).data());
+      std::size_t r = r0;
+#if XSIMD_WITH_AVX2
+      if constexpr (has_avx2<A> && P == nm_pattern{2, 4}) {
+        const std::size_t c16 = cols_ / 16 * 16;
+        for (; r + 4 <= r1; r += 4) {
+          const float* v[4];
+          const std::uint8_t* o[4];
+          for (std::size_t i = 0; i < 4; ++i) {
+            v[i] = v_.data() + (r + i) * slots_;
+            o[i] = off_.data() + (r + i) * off_bytes_;
+          }
+          for (std::size_t b = 0; b < x.rows(); ++b) {
+            float out[4];
+            detail::sparse24_rows_f32<4, A>(v, o, x.row(b).data(), c16, out);
+            for (std::size_t i = 0; i < 4; ++i) y(b, r + i) = out[i] + row_tail(r + i, x.row(b).data(), c16);
+          }
+        }
+        for (; r < r1; ++r) {
+          const float* v[1] = {v_.data() + r * slots_};
+          const std::uint8_t* o[1] = {off_.data() + r * off_bytes_};
+          for (std::size_t b = 0; b < x.rows(); ++b) {
+            float out[1];
+            detail::sparse24_rows_f32<1, A>(v, o, x.row(b).data(), c16, out);
+            y(b, r) = out[0] + row_tail(r, x.row(b).data(), c16);
+          }
+        }
+      }
+#endif
+      for (; r < r1; ++r)
+        for (std::size_t b = 0; b < x.rows(); ++b) y(b, r) = row_tail(r, x.row(b).data(), 0);
     });
   }
   /// int32 accumulators on the int8 values; trusts its arguments (see `can_run`).
@@ -144,18 +164,11 @@ struct packed<nm_sparse<P>> {
   }
 
 private:
-  template <class A>
-  [[nodiscard]] float row_f32(std::size_t r, const float* x) const noexcept {
+  // Σ over the slots of columns [c0, cols) of row r, scalar.
+  [[nodiscard]] float row_tail(std::size_t r, const float* x, std::size_t c0) const noexcept {
     const float* v = v_.data() + r * slots_;
     std::span<const std::uint8_t> off(off_.data() + r * off_bytes_, off_bytes_);
-    std::size_t c0 = 0;
     float s = 0.0f;
-#if XSIMD_WITH_AVX2
-    if constexpr (has_avx2<A> && P == nm_pattern{2, 4}) {
-      c0 = cols_ / 16 * 16;
-      s = detail::sparse24_row_f32<A>(v, off.data(), x, c0);
-    }
-#endif
     for (std::size_t i = c0 / P.m * P.n; i < slots_; ++i) s += v[i] * x[(i / P.n) * P.m + read_bits(off, i, ob)];
     return s;
   }

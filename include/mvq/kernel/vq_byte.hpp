@@ -170,8 +170,8 @@ struct packed<vq_byte<D>> {
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
   [[nodiscard]] float weight_scale() const noexcept { return scale_; }  ///< int8 codebook scale
-  /// Packed bytes the kernel streams per call (indices) plus the codebooks.
-  [[nodiscard]] std::size_t bytes() const noexcept { return idx_.size() + cb_i8_.size() + 4 * cb_f32_.size(); }
+  /// Bytes a GEMV streams: the indices (the codebooks, at most 16 KiB, stay in L1).
+  [[nodiscard]] std::size_t bytes() const noexcept { return idx_.size(); }
 
   /// Packs a compressed matrix with K ≤ 256, d = D and no mask. The int8 path uses the stored int8 codebook, or
   /// a symmetric per-matrix quantization of the fp32 one (`weight_codebook_i8`).

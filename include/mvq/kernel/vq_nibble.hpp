@@ -17,7 +17,8 @@
 ///    two planes; d = 4: |T| ≤ 64516, three planes, the last ∈ {−1, 0}). The int32 accumulators equal the
 ///    reference int8 GEMM's bit for bit.
 ///  - `lut_variant::u8` (fp32 activations and codebook): one uint8 plane, T_s ≈ bias_s + Δ · q_s[j] with
-///    bias_s = min_j T_s[j], Δ = max_s (max_j T_s[j] − bias_s) / 255 over the batch row, q = round((T − bias)/Δ).
+///    bias_s = min_j T_s[j], Δ = max_s (max_j T_s[j] − bias_s) / 255 over the batch row,
+///    q = ⌊(T − bias)·(1/Δ) + ½⌋ (round to nearest).
 ///    Error bound: every lookup is off by at most Δ/2, so |ŷ − y| ≤ S · Δ / 2 for S = cols/d sub-vectors (plus
 ///    fp32 rounding of the tables, relative 1e-6). FAISS quantizes its fast-scan tables the same way.
 
@@ -88,7 +89,6 @@ template <std::size_t P, bool Signed, class A>
 inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::size_t pairs, std::int32_t* out,
                       requires_arch<xsimd::avx2>) noexcept {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i low8 = _mm256_set1_epi16(0x00ff);
   // int32 accumulators: [lo even, lo odd, hi even, hi odd] × 8 lanes (rows 2i / 2i+1, + 16 for hi)
   __m256i a32[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
   for (std::size_t q0 = 0; q0 < pairs; q0 += lut_flush_steps) {
@@ -110,15 +110,21 @@ inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::s
           a16[p][2] = _mm256_add_epi16(a16[p][2], _mm256_srai_epi16(_mm256_slli_epi16(vhi, 8), 8));
           a16[p][3] = _mm256_add_epi16(a16[p][3], _mm256_srai_epi16(vhi, 8));
         } else {
-          a16[p][0] = _mm256_add_epi16(a16[p][0], _mm256_and_si256(vlo, low8));
+          // FAISS's trick: add the whole 16-bit lane (even + 256·odd, wrapping) and the odd bytes separately;
+          // even = whole − 256·odd is recovered at the flush (exact modulo 2^16, and the even sum fits 16 bits)
+          a16[p][0] = _mm256_add_epi16(a16[p][0], vlo);
           a16[p][1] = _mm256_add_epi16(a16[p][1], _mm256_srli_epi16(vlo, 8));
-          a16[p][2] = _mm256_add_epi16(a16[p][2], _mm256_and_si256(vhi, low8));
+          a16[p][2] = _mm256_add_epi16(a16[p][2], vhi);
           a16[p][3] = _mm256_add_epi16(a16[p][3], _mm256_srli_epi16(vhi, 8));
         }
       }
     }
     // flush: both 128-bit lanes hold the same rows (sub-vectors s and s + 1); widen and add them
-    for (std::size_t p = 0; p < P; ++p)
+    for (std::size_t p = 0; p < P; ++p) {
+      if (!(Signed && p == P - 1)) {
+        a16[p][0] = _mm256_sub_epi16(a16[p][0], _mm256_slli_epi16(a16[p][1], 8));
+        a16[p][2] = _mm256_sub_epi16(a16[p][2], _mm256_slli_epi16(a16[p][3], 8));
+      }
       for (int j = 0; j < 4; ++j) {
         const __m128i l0 = _mm256_castsi256_si128(a16[p][j]), l1 = _mm256_extracti128_si256(a16[p][j], 1);
         __m256i w;
@@ -128,6 +134,7 @@ inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::s
           w = _mm256_add_epi32(_mm256_cvtepu16_epi32(l0), _mm256_cvtepu16_epi32(l1));
         a32[j] = _mm256_add_epi32(a32[j], _mm256_slli_epi32(w, static_cast<int>(8 * p)));
       }
+    }
   }
   alignas(32) std::int32_t t[4][8];
   for (int j = 0; j < 4; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(t[j]), a32[j]);
@@ -158,6 +165,7 @@ struct packed<vq_nibble<D, V>> {
   detail::aligned_buffer<std::uint8_t> codes_;  ///< [row block][pair][32]
   std::vector<std::int8_t> cb_i8_;              ///< 16·D (entries ≥ k are zero)
   std::vector<float> cb_f32_;                   ///< 16·D
+  detail::aligned_buffer<float> cbt_;            ///< transposed: [u][16], entries ≥ k repeat entry 0
   float scale_ = 1.0f;
 
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
@@ -195,6 +203,9 @@ struct packed<vq_nibble<D, V>> {
     p.cb_f32_.assign(16 * D, 0.0f);
     std::copy(q.values.begin(), q.values.end(), p.cb_i8_.begin());
     std::copy(c.codebook.begin(), c.codebook.end(), p.cb_f32_.begin());
+    p.cbt_ = detail::aligned_buffer<float>(D * 16);
+    for (std::size_t j = 0; j < 16; ++j)
+      for (std::size_t u = 0; u < D; ++u) p.cbt_[u * 16 + j] = c.codebook[(j < l.k ? j : 0) * D + u];
     return p;
   }
 
@@ -224,35 +235,53 @@ struct packed<vq_nibble<D, V>> {
   template <class A, class E>
     requires(V == lut_variant::u8)
   void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
-    const std::size_t per_b = pairs_ * 32;
+    using batch = xsimd::batch<float, A>;
+    constexpr std::size_t W = batch::size;
+    static_assert(16 % W == 0, "vq_nibble: a 16-entry table must be a whole number of float batches");
+    const std::size_t per_b = pairs_ * 32, subvecs = cols_ / D;
     detail::aligned_buffer<std::uint8_t> tab(x.rows() * per_b);
     std::vector<float> step(x.rows()), offset(x.rows());
-    std::vector<float> t(2 * pairs_ * 16);
+    detail::aligned_buffer<float> t(2 * pairs_ * 16), lo(2 * pairs_);
     for (std::size_t b = 0; b < x.rows(); ++b) {
+      const float* xr = x.row(b).data();
       float span = 0.0f;
       double bias_sum = 0.0;
-      for (std::size_t s = 0; s < 2 * pairs_; ++s) {
-        float lo = 0.0f, hi = 0.0f;
-        for (std::size_t j = 0; j < 16; ++j) {
-          float v = 0.0f;
-          if (s * D < cols_)
-            for (std::size_t u = 0; u < D; ++u) v += cb_f32_[j * D + u] * x(b, s * D + u);
-          t[s * 16 + j] = v;
-          if (j < k_) {
-            lo = j == 0 ? v : std::min(lo, v);
-            hi = j == 0 ? v : std::max(hi, v);
-          }
+      // T_s[j] for all 16 j at once from the transposed codebook (entries ≥ k repeat entry 0, so they never
+      // widen the range); bias_s = min_j T_s[j]
+      for (std::size_t s = 0; s < subvecs; ++s) {
+        batch mn(0.0f), mx(0.0f);
+        for (std::size_t h = 0; h < 16; h += W) {
+          batch v(0.0f);
+          for (std::size_t u = 0; u < D; ++u) v = xsimd::fma(batch::load_aligned(cbt_.data() + u * 16 + h), batch(xr[s * D + u]), v);
+          v.store_aligned(t.data() + s * 16 + h);
+          mn = h == 0 ? v : xsimd::min(mn, v);
+          mx = h == 0 ? v : xsimd::max(mx, v);
         }
-        for (std::size_t j = 0; j < 16; ++j) t[s * 16 + j] -= lo;
-        span = std::max(span, hi - lo);
-        bias_sum += lo;
+        alignas(64) float m[2][W];
+        mn.store_aligned(m[0]);
+        mx.store_aligned(m[1]);
+        float l = m[0][0], hi = m[1][0];
+        for (std::size_t i = 1; i < W; ++i) {
+          l = std::min(l, m[0][i]);
+          hi = std::max(hi, m[1][i]);
+        }
+        lo[s] = l;
+        span = std::max(span, hi - l);
+        bias_sum += l;
       }
       const float delta = span > 0.0f ? span / 255.0f : 1.0f;
-      for (std::size_t s = 0; s < 2 * pairs_; ++s)
-        for (std::size_t j = 0; j < 16; ++j) {
-          const float q = j < k_ ? std::clamp(std::round(t[s * 16 + j] / delta), 0.0f, 255.0f) : 0.0f;
-          tab[b * per_b + (s / 2) * 32 + (s % 2) * 16 + j] = static_cast<std::uint8_t>(q);
+      const batch inv(1.0f / delta), half(0.5f), top(255.0f);
+      // q = ⌊(T − bias)·(1/Δ) + ½⌋ ∈ [0, 255]: round to nearest (halves up) of a non-negative value
+      for (std::size_t s = 0; s < subvecs; ++s) {
+        std::uint8_t* dst = tab.data() + b * per_b + (s / 2) * 32 + (s % 2) * 16;
+        const batch bias(lo[s]);
+        for (std::size_t h = 0; h < 16; h += W) {
+          const batch q = xsimd::min(xsimd::fma(batch::load_aligned(t.data() + s * 16 + h) - bias, inv, half), top);
+          alignas(64) std::int32_t qi[W];
+          xsimd::batch_cast<std::int32_t>(q).store_aligned(qi);
+          for (std::size_t i = 0; i < W; ++i) dst[h + i] = static_cast<std::uint8_t>(qi[i]);
         }
+      }
       step[b] = delta;
       offset[b] = static_cast<float>(bias_sum);
     }
