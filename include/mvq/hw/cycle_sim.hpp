@@ -155,7 +155,16 @@ inline std::uint64_t ws_group(array_config const& cfg, array_filter const& f, ar
     for (std::size_t r = 0; r < R && j0 + r < f.k; ++r)
       for (std::size_t c = 0; c < C && n0 + c < f.n; ++c) ++st.filter_reads;
   }
-  // Register planes: PE(r, c) at r·C + c; WRF slot w of PE(r, c) at chain position r·g + w of column c.
+  // The chains now hold every PE's WRF: slot w of PE(r, c) is chain position r·g + w of column c. Index them
+  // PE-major ([r][c][w]) so the streaming loop below walks memory in order.
+  std::vector<std::int8_t> wrf(R * C * g);
+  std::vector<std::uint32_t> srf(R * C * g);
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t p = 0; p < L; ++p) {
+      wrf[((p / g) * C + c) * g + p % g] = wchain[c * L + p];
+      srf[((p / g) * C + c) * g + p % g] = schain[c * L + p];
+    }
+  // Register planes: PE(r, c) at r·C + c.
   std::vector<std::int32_t> tok(R * C, -1), psum(R * C, 0), prf(R * C, 0);
   const std::size_t stream_ticks = g * T + R + C - 2;
   const unsigned wb = g > 1 ? static_cast<unsigned>(std::bit_width(g - 1)) : 0u;
@@ -182,8 +191,8 @@ inline std::uint64_t ws_group(array_config const& cfg, array_filter const& f, ar
         if (t < 0) continue;
         const std::int32_t w = t & wmask;
         const std::size_t m = static_cast<std::size_t>(t >> wb);
-        const std::size_t pos = (c * L) + r * g + static_cast<std::size_t>(w);
-        const std::int32_t prod = std::int32_t{a.row(m)[schain[pos]]} * std::int32_t{wchain[pos]};
+        const std::size_t pos = (r * C + c) * g + static_cast<std::size_t>(w);
+        const std::int32_t prod = std::int32_t{a.row(m)[srf[pos]]} * std::int32_t{wrf[pos]};
         if (w != last_w) {
           lrow[c] += prod;
           continue;
