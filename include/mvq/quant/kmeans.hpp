@@ -43,6 +43,9 @@ struct kmeans_options {
   double tol = 1e-4;        ///< stop when (MSE_prev − MSE) < tol · MSE_prev
   std::uint64_t seed = 0;   ///< seeding randomness
   unsigned threads = 1;     ///< worker threads (0 = 1); the result does not depend on it
+  /// Skip the full search for points that provably keep their codeword (Hamerly bounds, see `detail::lloyd`;
+  /// used when K·d > 1024). The iterates are those of plain Lloyd either way; false forces the full search.
+  bool bounds = true;
 };
 
 /// Output of `kmeans` / `masked_kmeans`.
@@ -55,6 +58,7 @@ struct kmeans_result {
   std::vector<double> mse_history;
   unsigned iterations = 0;        ///< update steps done
   std::uint64_t empty_splits = 0; ///< clusters re-seeded by splitting
+  std::uint64_t searched = 0;     ///< points that went through the full nearest-codeword search, summed over passes
   /// Final mean squared error per element.
   [[nodiscard]] double mse() const noexcept { return mse_history.empty() ? 0.0 : mse_history.back(); }
 };
@@ -70,11 +74,20 @@ namespace detail {
 /// Squared distance of point x (mask m) to centroid c, in double.
 [[nodiscard]] inline double masked_dist2(const float* x, const float* c, unsigned d, std::uint32_t m) noexcept {
   double s = 0;
-  for (unsigned t = 0; t < d; ++t)
-    if ((m >> t) & 1u) {
-      double e = static_cast<double>(x[t]) - static_cast<double>(c[t]);
-      s += e * e;
-    }
+  for (unsigned t = 0; t < d; ++t) {
+    const double e = static_cast<double>(x[t]) - static_cast<double>(c[t]);
+    s += ((m >> t) & 1u) ? e * e : 0.0;
+  }
+  return s;
+}
+
+/// Squared distance of point x to centroid c, in double.
+[[nodiscard]] inline double dist2(const float* x, const float* c, unsigned d) noexcept {
+  double s = 0;
+  for (unsigned t = 0; t < d; ++t) {
+    const double e = static_cast<double>(x[t]) - static_cast<double>(c[t]);
+    s += e * e;
+  }
   return s;
 }
 
@@ -159,33 +172,110 @@ namespace detail {
     }
   }
 
+  // ‖x_i‖² (pruned positions are zero, so this is the norm of the kept part) and the data RMS.
+  std::vector<double> xn2(n);
   double rms = 0;
-  for (std::size_t i = 0; i < n * d; ++i) rms += static_cast<double>(x[i]) * x[i];
+  for (std::size_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (unsigned t = 0; t < d; ++t) s += static_cast<double>(x[i * d + t]) * x[i * d + t];
+    xn2[i] = s;
+    rms += s;
+  }
   rms = std::sqrt(rms / static_cast<double>(n * d));
+
+  // Bounds (Hamerly, "Making k-means even faster", SDM 2010): lower[i] ≤ distance from x_i to every codeword
+  // other than its own. A point whose own distance is below max(lower, half the gap to the nearest other
+  // codeword) by more than twice the kernel's rounding error cannot change its assignment, so the kernel is
+  // skipped for it; the kernel would have returned the same index, so the iterates equal plain Lloyd's.
+  // The half-gap test does not hold for the masked (semi-)norm and is used for plain k-means only.
+  // Below K·d ≈ 1024 the full search is so cheap that the bookkeeping costs more than it saves (measured).
+  const bool use_bounds = opt.bounds && k * d > 1024;
+  std::vector<double> lower(use_bounds ? n : 0, 0.0);
+  std::vector<double> delta(k, 0.0), half_gap(k, 0.0);
+  double dmax1 = 0, dmax2 = 0, cmax = 0;
+  std::size_t dargmax = 0;
+  const bool use_gap = use_bounds && !masked && k <= 2048;
+  const double err_coef = (d + 4) * 0x1p-22;  // ≥ 4× the rounding bound γ_{d+2} of the kernel's fp32 value
 
   const std::size_t chunk = kmeans_chunk(k, d);
   const std::size_t n_chunks = (n + chunk - 1) / chunk;
   struct partial {
     std::vector<double> sums;           // k·d
-    std::vector<std::uint32_t> counts;  // k (points) and, masked, k·d (kept elements)
-    std::vector<std::uint32_t> kept;
+    std::vector<std::uint32_t> counts;  // k points
+    std::vector<std::uint32_t> kept;    // k·d kept elements (masked)
+    std::vector<double> dist;           // exact squared distance of each point to its codeword, −1 = unknown
+    std::vector<std::uint32_t> need, new_a;
+    std::vector<float> px, second;
+    std::vector<std::uint8_t> ppos;
     double err = 0;
+    std::size_t searched = 0;
   };
   std::vector<partial> parts(n_chunks);
   soa_codebook cb;
   std::vector<double> sums(k * d);
   std::vector<std::uint64_t> counts(k), kept(masked ? k * d : 0);
+  std::vector<float> old;
 
   for (unsigned it = 0;; ++it) {
     cb.assign(centroids, k, d, masked);
+    const bool first = it == 0;
+    cmax = 0;  // the largest codeword norm bounds the kernel's rounding error
+    for (std::size_t j = 0; j < k; ++j) {
+      double c2 = 0;
+      for (unsigned t = 0; t < d; ++t) c2 += static_cast<double>(centroids[j * d + t]) * centroids[j * d + t];
+      cmax = std::max(cmax, std::sqrt(c2));
+    }
     parallel_for(n_chunks, opt.threads, [&](std::size_t ci) {
       const std::size_t b = ci * chunk, e = std::min(n, b + chunk);
-      std::uint32_t* a = res.assignments.data() + b;
-      if (masked)
-        nearest_codewords_masked(x + b * d, pos.data() + b * q, q, e - b, cb, a);
-      else
-        nearest_codewords(x + b * d, e - b, cb, a);
       partial& p = parts[ci];
+      p.dist.assign(e - b, -1.0);
+      p.need.clear();
+      // 1. Which points may change their codeword?
+      for (std::size_t i = b; i < e; ++i) {
+        if (first || !use_bounds) {
+          p.need.push_back(static_cast<std::uint32_t>(i));
+          continue;
+        }
+        const std::uint32_t a = res.assignments[i];
+        const float* ca = centroids.data() + std::size_t{a} * d;
+        const double du2 = masked ? masked_dist2(x + i * d, ca, d, masks[i]) : dist2(x + i * d, ca, d);
+        const double l = lower[i] - (a == dargmax ? dmax2 : dmax1);
+        const double z = std::max(l, half_gap[a]);
+        const double rt = std::sqrt(xn2[i]) + cmax;
+        const double eps = err_coef * rt * rt;
+        lower[i] = l;
+        if (z > 0 && du2 + 2 * eps < z * z) p.dist[i - b] = du2;
+        else p.need.push_back(static_cast<std::uint32_t>(i));
+      }
+      // 2. Full search for those, packed so the kernel sees contiguous points.
+      const std::size_t m = p.need.size();
+      p.searched = m;
+      if (m > 0) {
+        p.px.resize(m * d);
+        p.new_a.resize(m);
+        p.second.resize(m);
+        if (masked) p.ppos.resize(m * q);
+        for (std::size_t r = 0; r < m; ++r) {
+          const std::size_t i = p.need[r];
+          std::copy(x + i * d, x + (i + 1) * d, p.px.begin() + static_cast<std::ptrdiff_t>(r * d));
+          if (masked)
+            std::copy(pos.begin() + static_cast<std::ptrdiff_t>(i * q), pos.begin() + static_cast<std::ptrdiff_t>((i + 1) * q),
+                      p.ppos.begin() + static_cast<std::ptrdiff_t>(r * q));
+        }
+        float* sec = use_bounds ? p.second.data() : nullptr;
+        if (masked) nearest_codewords_masked(p.px.data(), p.ppos.data(), q, m, cb, p.new_a.data(), sec);
+        else nearest_codewords(p.px.data(), m, cb, p.new_a.data(), sec);
+        for (std::size_t r = 0; r < m; ++r) {
+          const std::size_t i = p.need[r];
+          res.assignments[i] = p.new_a[r];
+          if (use_bounds) {
+            const double rt = std::sqrt(xn2[i]) + cmax;
+            const double v2 = static_cast<double>(p.second[r]) + xn2[i] - err_coef * rt * rt;
+            lower[i] = v2 > 0 ? std::sqrt(v2) : 0.0;
+          }
+        }
+      }
+      // 3. Exact error and per-cluster sums, in point order.
       p.sums.assign(k * d, 0.0);
       p.counts.assign(k, 0);
       if (masked) p.kept.assign(k * d, 0);
@@ -196,21 +286,18 @@ namespace detail {
         const float* cj = centroids.data() + std::size_t{j} * d;
         double* sj = p.sums.data() + std::size_t{j} * d;
         ++p.counts[j];
+        double du2 = p.dist[i - b];
+        if (du2 < 0) du2 = masked ? masked_dist2(xi, cj, d, masks[i]) : dist2(xi, cj, d);
+        err += du2;
         if (masked) {
           std::uint32_t* kj = p.kept.data() + std::size_t{j} * d;
           for (unsigned t = 0; t < d; ++t)
             if ((masks[i] >> t) & 1u) {
-              double df = static_cast<double>(xi[t]) - cj[t];
-              err += df * df;
               sj[t] += xi[t];
               ++kj[t];
             }
         } else {
-          for (unsigned t = 0; t < d; ++t) {
-            double df = static_cast<double>(xi[t]) - cj[t];
-            err += df * df;
-            sj[t] += xi[t];
-          }
+          for (unsigned t = 0; t < d; ++t) sj[t] += xi[t];
         }
       }
       p.err = err;
@@ -221,6 +308,7 @@ namespace detail {
     std::fill(kept.begin(), kept.end(), 0);
     for (auto const& p : parts) {  // chunk order: independent of the thread count
       err += p.err;
+      res.searched += p.searched;
       for (std::size_t i = 0; i < k * d; ++i) sums[i] += p.sums[i];
       for (std::size_t j = 0; j < k; ++j) counts[j] += p.counts[j];
       if (masked)
@@ -232,6 +320,7 @@ namespace detail {
     if (it >= opt.max_iter || !(mse > 0) || (std::isfinite(prev) && prev - mse < opt.tol * prev)) break;
 
     // Update: the mean of each cluster (masked: per position, over the points that keep it).
+    old = centroids;
     for (std::size_t j = 0; j < k; ++j) {
       if (counts[j] == 0) continue;
       for (unsigned t = 0; t < d; ++t) {
@@ -248,16 +337,46 @@ namespace detail {
       if (counts[big] < 2) break;  // nothing left to split
       for (unsigned t = 0; t < d; ++t) {
         const float cl = centroids[big * d + t];
-        const float delta = static_cast<float>(0x1p-10 * std::max(static_cast<double>(std::fabs(cl)), rms));
+        const float dl = static_cast<float>(0x1p-10 * std::max(static_cast<double>(std::fabs(cl)), rms));
         const float sgn = (t % 2 == 0) ? 1.0f : -1.0f;
-        centroids[j * d + t] = cl + sgn * delta;
-        centroids[big * d + t] = cl - sgn * delta;
+        centroids[j * d + t] = cl + sgn * dl;
+        centroids[big * d + t] = cl - sgn * dl;
       }
       counts[j] = counts[big] / 2;
       counts[big] -= counts[j];
       ++res.empty_splits;
     }
     ++res.iterations;
+
+    if (use_bounds) {  // codeword movements and separations for the next pass
+      dmax1 = dmax2 = 0;
+      dargmax = 0;
+      for (std::size_t j = 0; j < k; ++j) {
+        double m2 = 0;
+        for (unsigned t = 0; t < d; ++t) {
+          const double df = static_cast<double>(centroids[j * d + t]) - old[j * d + t];
+          m2 += df * df;
+        }
+        delta[j] = std::sqrt(m2) * (1 + 0x1p-40);
+        if (delta[j] > dmax1) {
+          dmax2 = dmax1;
+          dmax1 = delta[j];
+          dargmax = j;
+        } else if (delta[j] > dmax2) {
+          dmax2 = delta[j];
+        }
+      }
+      if (use_gap) {
+        std::fill(half_gap.begin(), half_gap.end(), std::numeric_limits<double>::infinity());
+        for (std::size_t j = 0; j < k; ++j)
+          for (std::size_t l = j + 1; l < k; ++l) {
+            const double g = std::sqrt(masked_dist2(centroids.data() + j * d, centroids.data() + l * d, d, ~0u));
+            half_gap[j] = std::min(half_gap[j], g);
+            half_gap[l] = std::min(half_gap[l], g);
+          }
+        for (auto& g : half_gap) g = k > 1 ? 0.5 * g * (1 - 0x1p-40) : 0.0;
+      }
+    }
   }
   res.centroids = std::move(centroids);
   return res;

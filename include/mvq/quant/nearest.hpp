@@ -33,8 +33,8 @@ inline constexpr unsigned max_kmeans_dim = 16;
 /// A codebook prepared for the nearest-codeword kernels: K codewords of d floats, transposed and padded.
 class soa_codebook {
 public:
-  /// Codewords per unrolled step of the kernel: 4 registers of the widest supported arch (8 floats on AVX2).
-  static constexpr std::size_t block = 32;
+  /// Codewords are padded to a multiple of this: 4 registers of the widest arch (16 floats with AVX-512).
+  static constexpr std::size_t block = 64;
 
   soa_codebook() = default;
   /// Prepares `k` codewords of `d` floats (`centroids` holds k·d values, codeword j at [j·d, (j+1)·d)).
@@ -81,20 +81,35 @@ private:
 
 namespace detail {
 
-/// Lane-wise (distance, index) minimum, lowest index on equal distances.
+/// Lane-wise (distance, index) minimum, lowest index on equal distances. With `second`, also writes the
+/// smallest value among all other codewords (each lane's runner-up and the other lanes' minima).
 template <class Arch>
-[[nodiscard]] inline std::uint32_t reduce_argmin(xsimd::batch<float, Arch> best, xsimd::batch<float, Arch> idx) noexcept {
+[[nodiscard]] inline std::uint32_t reduce_argmin(xsimd::batch<float, Arch> best, xsimd::batch<float, Arch> idx,
+                                                 const xsimd::batch<float, Arch>* runner_up = nullptr,
+                                                 float* second = nullptr) noexcept {
   constexpr std::size_t w = xsimd::batch<float, Arch>::size;
   alignas(64) float bv[w];
   alignas(64) float bi[w];
   best.store_aligned(bv);
   idx.store_aligned(bi);
   float mv = bv[0], mi = bi[0];
+  std::size_t lane = 0;
   for (std::size_t l = 1; l < w; ++l)
     if (bv[l] < mv || (bv[l] == mv && bi[l] < mi)) {
       mv = bv[l];
       mi = bi[l];
+      lane = l;
     }
+  if (second) {
+    alignas(64) float sv[w];
+    runner_up->store_aligned(sv);
+    float s2 = std::numeric_limits<float>::infinity();
+    for (std::size_t l = 0; l < w; ++l) {
+      s2 = std::min(s2, sv[l]);
+      if (l != lane) s2 = std::min(s2, bv[l]);
+    }
+    *second = s2;
+  }
   return static_cast<std::uint32_t>(mi);
 }
 
@@ -107,95 +122,160 @@ template <class Arch>
   return xsimd::batch<float, Arch>::load_aligned(v);
 }
 
-/// Nearest codeword of each of `count` points of D floats (point i at x[i·D]) under the plain squared distance.
-template <class Arch, unsigned D>
-void nearest_dense(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out) noexcept {
+/// Codewords per unrolled step: MVQ_KMEANS_UNROLL registers of W lanes. Four independent accumulators per point
+/// (times the points processed together) hide the FMA latency.
+#ifndef MVQ_KMEANS_UNROLL
+#  define MVQ_KMEANS_UNROLL 4
+#endif
+/// Points processed together, sharing every codeword load.
+#ifndef MVQ_KMEANS_POINTS
+#  define MVQ_KMEANS_POINTS 2
+#endif
+
+/// Nearest codeword of P points of D floats (point p at x[p·D]) under the plain squared distance. With Second,
+/// also the runner-up value ‖c‖² − 2x·c over the other codewords (for the bounds of `lloyd`).
+template <class Arch, unsigned D, unsigned P, bool Second = false>
+inline void nearest_dense_points(const float* x, soa_codebook const& cb, std::uint32_t* out,
+                                 float* second = nullptr) noexcept {
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t w = b::size;
-  constexpr std::size_t unroll = soa_codebook::block / w;
-  static_assert(unroll * w == soa_codebook::block, "soa_codebook::block must be a multiple of the SIMD width");
+  constexpr std::size_t unroll = MVQ_KMEANS_UNROLL;
+  static_assert(soa_codebook::block % (unroll * w) == 0, "the codebook padding must be a multiple of a kernel step");
   const std::size_t kp = cb.padded_k();
-  const float* rows[D];
-  for (unsigned t = 0; t < D; ++t) rows[t] = cb.row(t);
   const float* norms = cb.norms();
+  float xm2[P][D];
+  for (unsigned p = 0; p < P; ++p)
+    for (unsigned t = 0; t < D; ++t) xm2[p][t] = -2.0f * x[p * D + t];  // exact: a power-of-two scaling
+  b best[P], bidx[P], run[P];
+  for (unsigned p = 0; p < P; ++p) {
+    best[p] = b(std::numeric_limits<float>::infinity());
+    bidx[p] = b(0.0f);
+    run[p] = best[p];
+  }
   const b iota = lane_iota<Arch>();
-  const b step(static_cast<float>(w));
-  for (std::size_t i = 0; i < count; ++i) {
-    b xm2[D];
-    for (unsigned t = 0; t < D; ++t) xm2[t] = b(-2.0f * x[i * D + t]);  // exact: a power-of-two scaling
-    b best(std::numeric_limits<float>::infinity());
-    b bidx(0.0f);
-    b cur = iota;
-    for (std::size_t j = 0; j < kp; j += soa_codebook::block) {
-      b acc[unroll];
-      for (std::size_t u = 0; u < unroll; ++u) acc[u] = b::load_aligned(norms + j + u * w);
-      for (unsigned t = 0; t < D; ++t)
-        for (std::size_t u = 0; u < unroll; ++u) acc[u] = xsimd::fma(b::load_aligned(rows[t] + j + u * w), xm2[t], acc[u]);
-      for (std::size_t u = 0; u < unroll; ++u) {  // in codeword order, strict <: the first minimum stays
-        auto lt = acc[u] < best;
-        best = xsimd::select(lt, acc[u], best);
-        bidx = xsimd::select(lt, cur, bidx);
-        cur += step;
+  for (std::size_t j = 0; j < kp; j += unroll * w) {
+    b acc[P][unroll];
+    for (std::size_t u = 0; u < unroll; ++u) {
+      const b n = b::load_aligned(norms + j + u * w);
+      for (unsigned p = 0; p < P; ++p) acc[p][u] = n;
+    }
+    for (unsigned t = 0; t < D; ++t) {
+      const float* row = cb.row(t) + j;
+      for (std::size_t u = 0; u < unroll; ++u) {
+        const b c = b::load_aligned(row + u * w);
+        for (unsigned p = 0; p < P; ++p) acc[p][u] = xsimd::fma(c, b(xm2[p][t]), acc[p][u]);
       }
     }
-    out[i] = reduce_argmin<Arch>(best, bidx);
+    const b base = b(static_cast<float>(j)) + iota;
+    for (std::size_t u = 0; u < unroll; ++u) {  // in codeword order, strict <: the first minimum stays
+      const b cur = base + b(static_cast<float>(u * w));
+      for (unsigned p = 0; p < P; ++p) {
+        auto lt = acc[p][u] < best[p];
+        if constexpr (Second) run[p] = xsimd::select(lt, best[p], xsimd::min(run[p], acc[p][u]));
+        best[p] = xsimd::select(lt, acc[p][u], best[p]);
+        bidx[p] = xsimd::select(lt, cur, bidx[p]);
+      }
+    }
+  }
+  for (unsigned p = 0; p < P; ++p)
+    out[p] = Second ? reduce_argmin<Arch>(best[p], bidx[p], &run[p], second + p) : reduce_argmin<Arch>(best[p], bidx[p]);
+}
+
+/// Nearest codeword of each of `count` points of D floats (point i at x[i·D]) under the plain squared distance.
+template <class Arch, unsigned D>
+void nearest_dense(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out,
+                   float* second) noexcept {
+  constexpr unsigned pts = MVQ_KMEANS_POINTS;
+  std::size_t i = 0;
+  if (second) {
+    for (; i + pts <= count; i += pts) nearest_dense_points<Arch, D, pts, true>(x + i * D, cb, out + i, second + i);
+    for (; i < count; ++i) nearest_dense_points<Arch, D, 1, true>(x + i * D, cb, out + i, second + i);
+  } else {
+    for (; i + pts <= count; i += pts) nearest_dense_points<Arch, D, pts>(x + i * D, cb, out + i);
+    for (; i < count; ++i) nearest_dense_points<Arch, D, 1>(x + i * D, cb, out + i);
   }
 }
 
-/// Nearest codeword of each of `count` masked points under Σ_t m_t (x_t − c_t)². Point i has its values at
-/// x[i·d] and its kept positions at pos[i·Q .. i·Q + Q), padded with d (the codebook's zero row).
-template <class Arch, unsigned Q>
-void nearest_masked(const float* x, unsigned d, const std::uint8_t* pos, std::size_t count, soa_codebook const& cb,
-                    std::uint32_t* out) noexcept {
+/// Nearest codeword of P masked points under Σ_t m_t (x_t − c_t)²: point p has its values at x[p·d] and its
+/// kept positions at pos[p·Q .. p·Q + Q), padded with d (the codebook's zero row). With Second, also the
+/// runner-up value Σ_kept c(c − 2x) over the other codewords.
+template <class Arch, unsigned Q, unsigned P, bool Second = false>
+inline void nearest_masked_points(const float* x, unsigned d, const std::uint8_t* pos, soa_codebook const& cb,
+                                  std::uint32_t* out, float* second = nullptr) noexcept {
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t w = b::size;
-  constexpr std::size_t unroll = soa_codebook::block / w;
+  constexpr std::size_t unroll = MVQ_KMEANS_UNROLL;
   const std::size_t kp = cb.padded_k();
-  const b iota = lane_iota<Arch>();
-  const b step(static_cast<float>(w));
-  for (std::size_t i = 0; i < count; ++i) {
-    b x2[Q];
-    const float* rows[Q];
+  float x2[P][Q];
+  const float* rows[P][Q];
+  for (unsigned p = 0; p < P; ++p)
     for (unsigned s = 0; s < Q; ++s) {
-      unsigned p = pos[i * Q + s];
-      x2[s] = b(p < d ? 2.0f * x[i * d + p] : 0.0f);
-      rows[s] = cb.row(p);
+      const unsigned t = pos[p * Q + s];
+      x2[p][s] = t < d ? 2.0f * x[p * d + t] : 0.0f;
+      rows[p][s] = cb.row(t);
     }
-    b best(std::numeric_limits<float>::infinity());
-    b bidx(0.0f);
-    b cur = iota;
-    for (std::size_t j = 0; j < kp; j += soa_codebook::block) {
-      b acc[unroll];
+  b best[P], bidx[P], run[P];
+  for (unsigned p = 0; p < P; ++p) {
+    best[p] = b(std::numeric_limits<float>::infinity());
+    bidx[p] = b(0.0f);
+    run[p] = best[p];
+  }
+  const b iota = lane_iota<Arch>();
+  for (std::size_t j = 0; j < kp; j += unroll * w) {
+    b acc[P][unroll];
+    for (unsigned p = 0; p < P; ++p)
       for (std::size_t u = 0; u < unroll; ++u) {
-        b c = b::load_aligned(rows[0] + j + u * w);
-        acc[u] = c * (c - x2[0]);
+        const b c = b::load_aligned(rows[p][0] + j + u * w);
+        acc[p][u] = c * (c - b(x2[p][0]));
       }
-      for (unsigned s = 1; s < Q; ++s)
+    for (unsigned s = 1; s < Q; ++s)
+      for (unsigned p = 0; p < P; ++p)
         for (std::size_t u = 0; u < unroll; ++u) {
-          b c = b::load_aligned(rows[s] + j + u * w);
-          acc[u] = xsimd::fma(c, c - x2[s], acc[u]);
+          const b c = b::load_aligned(rows[p][s] + j + u * w);
+          acc[p][u] = xsimd::fma(c, c - b(x2[p][s]), acc[p][u]);
         }
-      for (std::size_t u = 0; u < unroll; ++u) {
-        auto lt = acc[u] < best;
-        best = xsimd::select(lt, acc[u], best);
-        bidx = xsimd::select(lt, cur, bidx);
-        cur += step;
+    const b base = b(static_cast<float>(j)) + iota;
+    for (std::size_t u = 0; u < unroll; ++u) {
+      const b cur = base + b(static_cast<float>(u * w));
+      for (unsigned p = 0; p < P; ++p) {
+        auto lt = acc[p][u] < best[p];
+        if constexpr (Second) run[p] = xsimd::select(lt, best[p], xsimd::min(run[p], acc[p][u]));
+        best[p] = xsimd::select(lt, acc[p][u], best[p]);
+        bidx[p] = xsimd::select(lt, cur, bidx[p]);
       }
     }
-    out[i] = reduce_argmin<Arch>(best, bidx);
+  }
+  for (unsigned p = 0; p < P; ++p)
+    out[p] = Second ? reduce_argmin<Arch>(best[p], bidx[p], &run[p], second + p) : reduce_argmin<Arch>(best[p], bidx[p]);
+}
+
+/// Nearest codeword of each of `count` masked points (see `nearest_masked_points`).
+template <class Arch, unsigned Q>
+void nearest_masked(const float* x, unsigned d, const std::uint8_t* pos, std::size_t count, soa_codebook const& cb,
+                    std::uint32_t* out, float* second) noexcept {
+  constexpr unsigned pts = MVQ_KMEANS_POINTS;
+  std::size_t i = 0;
+  if (second) {
+    for (; i + pts <= count; i += pts)
+      nearest_masked_points<Arch, Q, pts, true>(x + i * d, d, pos + i * Q, cb, out + i, second + i);
+    for (; i < count; ++i) nearest_masked_points<Arch, Q, 1, true>(x + i * d, d, pos + i * Q, cb, out + i, second + i);
+  } else {
+    for (; i + pts <= count; i += pts) nearest_masked_points<Arch, Q, pts>(x + i * d, d, pos + i * Q, cb, out + i);
+    for (; i < count; ++i) nearest_masked_points<Arch, Q, 1>(x + i * d, d, pos + i * Q, cb, out + i);
   }
 }
 
 template <class Arch, unsigned... Ds>
 void nearest_dense_dispatch(unsigned d, const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out,
-                            std::integer_sequence<unsigned, Ds...>) noexcept {
-  (void)((d == Ds + 1 ? (nearest_dense<Arch, Ds + 1>(x, count, cb, out), true) : false) || ...);
+                            float* second, std::integer_sequence<unsigned, Ds...>) noexcept {
+  (void)((d == Ds + 1 ? (nearest_dense<Arch, Ds + 1>(x, count, cb, out, second), true) : false) || ...);
 }
 
 template <class Arch, unsigned... Qs>
 void nearest_masked_dispatch(unsigned q, const float* x, unsigned d, const std::uint8_t* pos, std::size_t count,
-                             soa_codebook const& cb, std::uint32_t* out, std::integer_sequence<unsigned, Qs...>) noexcept {
-  (void)((q == Qs + 1 ? (nearest_masked<Arch, Qs + 1>(x, d, pos, count, cb, out), true) : false) || ...);
+                             soa_codebook const& cb, std::uint32_t* out, float* second,
+                             std::integer_sequence<unsigned, Qs...>) noexcept {
+  (void)((q == Qs + 1 ? (nearest_masked<Arch, Qs + 1>(x, d, pos, count, cb, out, second), true) : false) || ...);
 }
 
 }  // namespace detail
@@ -203,17 +283,21 @@ void nearest_masked_dispatch(unsigned q, const float* x, unsigned d, const std::
 /// Nearest codeword index (lowest index on ties) of each of `count` points of d = cb.d() floats, point i at
 /// x[i·d]. The caller guarantees 1 ≤ d ≤ max_kmeans_dim and finite inputs.
 /// @tparam Arch xsimd architecture (default: the best one enabled at compile time).
+/// With `second` (count floats), also writes each point's runner-up value ‖c‖² − 2x·c over the other codewords.
 template <class Arch = xsimd::default_arch>
-void nearest_codewords(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out) noexcept {
-  detail::nearest_dense_dispatch<Arch>(cb.d(), x, count, cb, out, std::make_integer_sequence<unsigned, max_kmeans_dim>{});
+void nearest_codewords(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out,
+                       float* second = nullptr) noexcept {
+  detail::nearest_dense_dispatch<Arch>(cb.d(), x, count, cb, out, second,
+                                       std::make_integer_sequence<unsigned, max_kmeans_dim>{});
 }
 
 /// Masked form: each point has q kept positions pos[i·q .. i·q + q) (padded with d), 1 ≤ q ≤ d. The codebook
-/// must have been prepared with `masked = true`.
+/// must have been prepared with `masked = true`. With `second`, also writes each point's runner-up value
+/// Σ_kept c(c − 2x) over the other codewords.
 template <class Arch = xsimd::default_arch>
 void nearest_codewords_masked(const float* x, const std::uint8_t* pos, unsigned q, std::size_t count,
-                              soa_codebook const& cb, std::uint32_t* out) noexcept {
-  detail::nearest_masked_dispatch<Arch>(q, x, cb.d(), pos, count, cb, out,
+                              soa_codebook const& cb, std::uint32_t* out, float* second = nullptr) noexcept {
+  detail::nearest_masked_dispatch<Arch>(q, x, cb.d(), pos, count, cb, out, second,
                                         std::make_integer_sequence<unsigned, max_kmeans_dim>{});
 }
 

@@ -171,3 +171,26 @@ TEST_CASE("k-means rejects bad input", "[quant][kmeans][errors]") {
   REQUIRE_FALSE(e);
   CHECK(e.error().message.find("non-finite") != std::string::npos);
 }
+
+TEST_CASE("the Hamerly bounds change nothing: iterates equal the full search", "[quant][kmeans]") {
+  for (unsigned d : {5u, 8u, 16u}) {  // bounds are used when K·d > 1024
+    const std::size_t n = 20000;
+    auto x = laplace(n * d, 40 + d);
+    matrix_view<const float> pts(x.data(), n, d);
+    kmeans_options on{.k = 256, .max_iter = 15, .tol = 0, .seed = 2}, off = on;
+    off.bounds = false;
+    auto a = kmeans(pts, on).value();
+    auto b = kmeans(pts, off).value();
+    INFO("d = " << d);
+    CHECK(a.centroids == b.centroids);
+    CHECK(a.assignments == b.assignments);
+    CHECK(a.mse_history == b.mse_history);
+    CHECK(a.searched < b.searched);  // the bounds did skip work
+    auto masks = random_masks(n, d, 41);
+    auto ma = masked_kmeans(pts, masks, on).value();
+    auto mb = masked_kmeans(pts, masks, off).value();
+    CHECK(ma.centroids == mb.centroids);
+    CHECK(ma.assignments == mb.assignments);
+    CHECK(ma.searched < mb.searched);
+  }
+}
