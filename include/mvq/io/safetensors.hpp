@@ -56,7 +56,9 @@ struct tensor_info {
 
 /// How `safetensors_file::open` gets at the file's bytes.
 enum class open_mode {
-  map,   ///< read-only POSIX mmap: a multi-GB file costs address space, not memory
+  /// Read-only POSIX mmap: a multi-GB file costs address space, not memory. As with any mapping, another
+  /// process truncating the file while it is mapped makes later reads of the lost pages fault (SIGBUS).
+  map,
   read,  ///< read the whole file into memory
 };
 
@@ -224,8 +226,33 @@ struct safetensors_header {
 /// as the object lives (moving it keeps the data where it is).
 class safetensors_file {
 public:
-  safetensors_file(safetensors_file&&) noexcept = default;
-  safetensors_file& operator=(safetensors_file&&) noexcept = default;
+  // Moving transfers the buffer or the mapping, whose bytes stay where they are; the moved-from object is left
+  // empty (no tensors, no bytes) rather than pointing into storage it no longer owns.
+  safetensors_file(safetensors_file&& o) noexcept
+      : name_(std::move(o.name_)),
+        owned_(std::move(o.owned_)),
+        map_(std::move(o.map_)),
+        bytes_(std::exchange(o.bytes_, {})),
+        data_start_(std::exchange(o.data_start_, 0)),
+        metadata_(std::move(o.metadata_)),
+        tensors_(std::move(o.tensors_)),
+        by_name_(std::move(o.by_name_)) {
+    o.clear();
+  }
+  safetensors_file& operator=(safetensors_file&& o) noexcept {
+    if (this != &o) {
+      name_ = std::move(o.name_);
+      owned_ = std::move(o.owned_);
+      map_ = std::move(o.map_);
+      bytes_ = std::exchange(o.bytes_, {});
+      data_start_ = std::exchange(o.data_start_, 0);
+      metadata_ = std::move(o.metadata_);
+      tensors_ = std::move(o.tensors_);
+      by_name_ = std::move(o.by_name_);
+      o.clear();
+    }
+    return *this;
+  }
   safetensors_file(const safetensors_file&) = delete;
   safetensors_file& operator=(const safetensors_file&) = delete;
   ~safetensors_file() = default;
@@ -298,6 +325,13 @@ public:
 
 private:
   explicit safetensors_file(std::string name) : name_(std::move(name)) {}
+
+  void clear() noexcept {
+    owned_.clear();
+    metadata_.clear();
+    tensors_.clear();
+    by_name_.clear();
+  }
 
   result<void> validate() {
     auto h = detail::parse_safetensors_header(bytes_, name_);

@@ -315,6 +315,15 @@ TEST_CASE("safetensors: open() maps or reads files and reports file errors", "[i
     io::safetensors_file moved = std::move(*f);
     CHECK(moved.data(moved.tensors()[0]).data() == before);
     CHECK(moved.bytes().size() == std::filesystem::file_size(dir / "x.safetensors"));
+    // The moved-from object is empty, not dangling.
+    CHECK(f->tensors().empty());
+    CHECK(f->bytes().empty());
+    CHECK(f->find("x") == nullptr);
+    CHECK(f->data(moved.tensors()[0]).empty());
+    // Move assignment releases the previous content and takes the other's.
+    auto other = io::safetensors_file::from_bytes(io_test::safetensors_image("{}", 0)).value();
+    other = std::move(moved);
+    CHECK(other.data(other.tensors()[0]).data() == before);
   }
   REQUIRE_ERROR(io::safetensors_file::open(dir / "absent.safetensors"), errc::not_found, "absent.safetensors",
                 "cannot open");
