@@ -565,6 +565,9 @@ public:
   /// Writes the file atomically (temporary file in the same folder, then rename).
   [[nodiscard]] result<void> write(const std::filesystem::path& path) const { return out_.write(path); }
 
+  /// The complete file image, for callers that keep it in memory.
+  [[nodiscard]] result<std::vector<std::byte>> to_bytes() const { return out_.to_bytes(); }
+
 private:
   static void put_le(std::vector<std::byte>& out, std::size_t i, unsigned bytes, std::uint32_t v) {
     for (unsigned b = 0; b < bytes; ++b) out[i * bytes + b] = static_cast<std::byte>((v >> (8 * b)) & 0xffu);
