@@ -92,9 +92,11 @@ namespace detail {
 
 }  // namespace detail
 
-/// The analytic model of one layer. `c` must satisfy `check(c)` and `l` must satisfy `check(l)`.
+/// The analytic model of one layer. An invalid `c` or `l` (see `check`) gives an all-zero cost; validate
+/// runtime input first to get the reason.
 [[nodiscard]] constexpr layer_cost analyze(array_config const& c, layer const& l) noexcept {
   layer_cost out;
+  if (*check(c) != '\0' || *check(l) != '\0') return out;
   const gemm_shape g = to_gemm(l);
   const nm_pattern p = effective_pattern(c, l);
   const array_mapping a = map_gemm(c, g, p);

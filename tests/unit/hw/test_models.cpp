@@ -299,3 +299,10 @@ TEST_CASE("stall model: USER bandwidth adds stalls that shrink as the bandwidth 
   CHECK(previous == 0);
   CHECK(analyze(scalesim_32x32_ws, l).stall_cycles == 0);  // CALC: stall-free
 }
+
+TEST_CASE("analytic: invalid configurations or layers give an all-zero cost, never garbage", "[hw][analytic]") {
+  STATIC_REQUIRE(analyze(array_config{.rows = 0}, layer::gemm(4, 4, 4)).cycles == 0);
+  STATIC_REQUIRE(analyze(scalesim_32x32_ws, layer{.filters = 0}).cycles == 0);
+  STATIC_REQUIRE(analyze(scalesim_32x32_ws, layer{.filters = 0}).ifmap_sram_reads == 0);
+  STATIC_REQUIRE(cycles(scalesim_32x32_ws, layer::gemm(1, 1, 1)) == 2 * 32 + 32 + 1 - 2 - 1);
+}
