@@ -57,6 +57,12 @@ struct vq_nibble {
 namespace detail {
 /// Lookup steps between two uint16 → int32 flushes: 256 · 255 fits uint16, 256 · 127 fits int16.
 inline constexpr std::size_t lut_flush_steps = 256;
+#ifndef MVQ_LUT_PREFETCH_BYTES
+/// How far ahead (bytes) the nibble-code stream is prefetched; tuned on the benchmark machine (AMD EPYC, DDR).
+#  define MVQ_LUT_PREFETCH_BYTES 2048
+#endif
+/// Prefetch distance of the code stream.
+inline constexpr std::size_t lut_prefetch_bytes = MVQ_LUT_PREFETCH_BYTES;
 
 /// Σ_p Σ_pairs plane_p[code] · 256^p for the 32 rows of one block, generic form. `codes`: pairs × 32 bytes;
 /// `tab`: pairs × P × 32 bytes (last plane signed when `Signed`).
@@ -83,66 +89,90 @@ inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::s
   std::copy(acc, acc + 32, out);
 }
 
+/// NB blocks `stride` bytes apart at once (generic form: one after the other).
+template <std::size_t P, bool Signed, std::size_t NB, class A>
+inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std::uint8_t* tab, std::size_t pairs,
+                       std::int32_t* out, requires_arch<xsimd::generic>) noexcept {
+  for (std::size_t k = 0; k < NB; ++k) lut_block<P, Signed, A>(codes + k * stride, tab, pairs, out + 32 * k, A{});
+}
+
 #if XSIMD_WITH_AVX2
-/// AVX2 form: two `vpshufb` per pair and plane, uint16/int16 accumulators split into even and odd bytes.
-template <std::size_t P, bool Signed, class A>
-inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::size_t pairs, std::int32_t* out,
-                      requires_arch<xsimd::avx2>) noexcept {
+/// AVX2 form: NB blocks (NB independent code streams) share each table load; two `vpshufb` per pair, plane and
+/// block; uint16/int16 accumulators split into even and odd bytes.
+template <std::size_t P, bool Signed, std::size_t NB, class A>
+inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std::uint8_t* tab, std::size_t pairs,
+                       std::int32_t* out, requires_arch<xsimd::avx2>) noexcept {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   // int32 accumulators: [lo even, lo odd, hi even, hi odd] × 8 lanes (rows 2i / 2i+1, + 16 for hi)
-  __m256i a32[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  __m256i a32[NB][4];
+  for (auto& b : a32)
+    for (auto& v : b) v = _mm256_setzero_si256();
   for (std::size_t q0 = 0; q0 < pairs; q0 += lut_flush_steps) {
     const std::size_t q1 = std::min(pairs, q0 + lut_flush_steps);
-    __m256i a16[P][4];
-    for (std::size_t p = 0; p < P; ++p)
-      for (auto& v : a16[p]) v = _mm256_setzero_si256();
+    __m256i a16[NB][P][4];
+    for (auto& b : a16)
+      for (auto& pl : b)
+        for (auto& v : pl) v = _mm256_setzero_si256();
     for (std::size_t q = q0; q < q1; ++q) {
-      const __m256i c = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + q * 32));
-      const __m256i lo = _mm256_and_si256(c, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), low4);
+      __m256i lo[NB], hi[NB];
+      for (std::size_t k = 0; k < NB; ++k) {
+        const std::uint8_t* c = codes + k * stride + q * 32;
+        // software prefetch of the code streams, one 64-byte line every other pair
+        if (q % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(c + lut_prefetch_bytes), _MM_HINT_T0);
+        const __m256i cv = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
+        lo[k] = _mm256_and_si256(cv, low4);
+        hi[k] = _mm256_and_si256(_mm256_srli_epi16(cv, 4), low4);
+      }
       for (std::size_t p = 0; p < P; ++p) {
         const __m256i t = _mm256_load_si256(reinterpret_cast<const __m256i*>(tab + (q * P + p) * 32));
-        const __m256i vlo = _mm256_shuffle_epi8(t, lo);
-        const __m256i vhi = _mm256_shuffle_epi8(t, hi);
-        if (Signed && p == P - 1) {
-          a16[p][0] = _mm256_add_epi16(a16[p][0], _mm256_srai_epi16(_mm256_slli_epi16(vlo, 8), 8));
-          a16[p][1] = _mm256_add_epi16(a16[p][1], _mm256_srai_epi16(vlo, 8));
-          a16[p][2] = _mm256_add_epi16(a16[p][2], _mm256_srai_epi16(_mm256_slli_epi16(vhi, 8), 8));
-          a16[p][3] = _mm256_add_epi16(a16[p][3], _mm256_srai_epi16(vhi, 8));
-        } else {
-          // FAISS's trick: add the whole 16-bit lane (even + 256·odd, wrapping) and the odd bytes separately;
-          // even = whole − 256·odd is recovered at the flush (exact modulo 2^16, and the even sum fits 16 bits)
-          a16[p][0] = _mm256_add_epi16(a16[p][0], vlo);
-          a16[p][1] = _mm256_add_epi16(a16[p][1], _mm256_srli_epi16(vlo, 8));
-          a16[p][2] = _mm256_add_epi16(a16[p][2], vhi);
-          a16[p][3] = _mm256_add_epi16(a16[p][3], _mm256_srli_epi16(vhi, 8));
+        for (std::size_t k = 0; k < NB; ++k) {
+          const __m256i vlo = _mm256_shuffle_epi8(t, lo[k]);
+          const __m256i vhi = _mm256_shuffle_epi8(t, hi[k]);
+          auto& a = a16[k][p];
+          if (Signed && p == P - 1) {
+            a[0] = _mm256_add_epi16(a[0], _mm256_srai_epi16(_mm256_slli_epi16(vlo, 8), 8));
+            a[1] = _mm256_add_epi16(a[1], _mm256_srai_epi16(vlo, 8));
+            a[2] = _mm256_add_epi16(a[2], _mm256_srai_epi16(_mm256_slli_epi16(vhi, 8), 8));
+            a[3] = _mm256_add_epi16(a[3], _mm256_srai_epi16(vhi, 8));
+          } else {
+            // FAISS's trick: add the whole 16-bit lane (even + 256·odd, wrapping) and the odd bytes separately;
+            // even = whole − 256·odd is recovered at the flush (exact modulo 2^16; the even sum fits 16 bits)
+            a[0] = _mm256_add_epi16(a[0], vlo);
+            a[1] = _mm256_add_epi16(a[1], _mm256_srli_epi16(vlo, 8));
+            a[2] = _mm256_add_epi16(a[2], vhi);
+            a[3] = _mm256_add_epi16(a[3], _mm256_srli_epi16(vhi, 8));
+          }
         }
       }
     }
     // flush: both 128-bit lanes hold the same rows (sub-vectors s and s + 1); widen and add them
-    for (std::size_t p = 0; p < P; ++p) {
-      if (!(Signed && p == P - 1)) {
-        a16[p][0] = _mm256_sub_epi16(a16[p][0], _mm256_slli_epi16(a16[p][1], 8));
-        a16[p][2] = _mm256_sub_epi16(a16[p][2], _mm256_slli_epi16(a16[p][3], 8));
+    for (std::size_t k = 0; k < NB; ++k)
+      for (std::size_t p = 0; p < P; ++p) {
+        auto& a = a16[k][p];
+        if (!(Signed && p == P - 1)) {
+          a[0] = _mm256_sub_epi16(a[0], _mm256_slli_epi16(a[1], 8));
+          a[2] = _mm256_sub_epi16(a[2], _mm256_slli_epi16(a[3], 8));
+        }
+        for (int j = 0; j < 4; ++j) {
+          const __m128i l0 = _mm256_castsi256_si128(a[j]), l1 = _mm256_extracti128_si256(a[j], 1);
+          __m256i w;
+          if (Signed && p == P - 1)
+            w = _mm256_add_epi32(_mm256_cvtepi16_epi32(l0), _mm256_cvtepi16_epi32(l1));
+          else
+            w = _mm256_add_epi32(_mm256_cvtepu16_epi32(l0), _mm256_cvtepu16_epi32(l1));
+          a32[k][j] = _mm256_add_epi32(a32[k][j], _mm256_slli_epi32(w, static_cast<int>(8 * p)));
+        }
       }
-      for (int j = 0; j < 4; ++j) {
-        const __m128i l0 = _mm256_castsi256_si128(a16[p][j]), l1 = _mm256_extracti128_si256(a16[p][j], 1);
-        __m256i w;
-        if (Signed && p == P - 1)
-          w = _mm256_add_epi32(_mm256_cvtepi16_epi32(l0), _mm256_cvtepi16_epi32(l1));
-        else
-          w = _mm256_add_epi32(_mm256_cvtepu16_epi32(l0), _mm256_cvtepu16_epi32(l1));
-        a32[j] = _mm256_add_epi32(a32[j], _mm256_slli_epi32(w, static_cast<int>(8 * p)));
-      }
-    }
   }
-  alignas(32) std::int32_t t[4][8];
-  for (int j = 0; j < 4; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(t[j]), a32[j]);
-  for (int i = 0; i < 8; ++i) {
-    out[2 * i] = t[0][i];
-    out[2 * i + 1] = t[1][i];
-    out[16 + 2 * i] = t[2][i];
-    out[16 + 2 * i + 1] = t[3][i];
+  for (std::size_t k = 0; k < NB; ++k) {
+    alignas(32) std::int32_t t[4][8];
+    for (int j = 0; j < 4; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(t[j]), a32[k][j]);
+    for (int i = 0; i < 8; ++i) {
+      out[32 * k + 2 * i] = t[0][i];
+      out[32 * k + 2 * i + 1] = t[1][i];
+      out[32 * k + 16 + 2 * i] = t[2][i];
+      out[32 * k + 16 + 2 * i + 1] = t[3][i];
+    }
   }
 }
 #endif
@@ -293,12 +323,26 @@ private:
   template <class A, class E, class Out>
   void run_blocks(std::size_t batch, const std::uint8_t* tab, std::size_t per_b, E& ex, Out&& out) const {
     detail::for_row_blocks(ex, rows_, block, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t r = r0; r < r1; r += block) {
+      // four blocks at a time for one-plane tables (four code streams in flight, one table load for all;
+      // measured 1.3× over one block when streaming from DRAM, bench/kernels.md);
+      // three-plane tables would need more accumulators than AVX2 has registers
+      constexpr std::size_t nb = planes == 1 ? 4 : 1;
+      std::size_t r = r0;
+      for (; r + (nb - 1) * block < r1; r += nb * block) {
+        const std::uint8_t* cb = codes_.data() + (r / block) * pairs_ * 32;
+        const std::size_t n = std::min(nb * block, r1 - r);
+        for (std::size_t b = 0; b < batch; ++b) {
+          std::int32_t acc[32 * nb];
+          detail::lut_blocks<planes, V == lut_variant::exact, nb, A>(cb, pairs_ * 32, tab + b * per_b, pairs_, acc, A{});
+          for (std::size_t i = 0; i < n; ++i) out(b, r + i, acc[i]);
+        }
+      }
+      for (; r < r1; r += block) {
         const std::uint8_t* cb = codes_.data() + (r / block) * pairs_ * 32;
         const std::size_t n = std::min(block, r1 - r);
         for (std::size_t b = 0; b < batch; ++b) {
           std::int32_t acc[32];
-          detail::lut_block<planes, V == lut_variant::exact, A>(cb, tab + b * per_b, pairs_, acc, A{});
+          detail::lut_blocks<planes, V == lut_variant::exact, 1, A>(cb, pairs_ * 32, tab + b * per_b, pairs_, acc, A{});
           for (std::size_t i = 0; i < n; ++i) out(b, r + i, acc[i]);
         }
       }
