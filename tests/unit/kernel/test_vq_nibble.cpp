@@ -19,9 +19,10 @@ struct dim {
 using dims = std::tuple<dim<2>, dim<4>>;
 
 // (rows, sub-vectors, batch): row tails of the 32-row blocks, odd sub-vector counts (a padded pair), more than
-// 256 pairs (a uint16 flush inside the row), zero rows.
+// 256 pairs (a uint16 flush inside the row), zero rows, four-block passes.
 const std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> shapes = {
-    {1, 1, 1}, {31, 3, 2}, {32, 4, 1}, {33, 5, 3}, {70, 17, 1}, {5, 601, 2}, {0, 6, 1}, {40, 1030, 1}};
+    {1, 1, 1}, {31, 3, 2}, {32, 4, 1}, {33, 5, 3}, {70, 17, 1}, {5, 601, 2}, {0, 6, 1}, {40, 1030, 1},
+    {130, 9, 2}, {128, 515, 1}};  // four-block passes (+ a single block), flushes inside them
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("vq_nibble exact tables equal the reference int32 accumulators", "[kernel][lut][int8]", dims) {
