@@ -171,7 +171,8 @@ inline void nearest_dense_points(const float* x, soa_codebook const& cb, std::ui
       const b cur = base + b(static_cast<float>(u * w));
       for (unsigned p = 0; p < P; ++p) {
         auto lt = acc[p][u] < best[p];
-        if constexpr (Second) run[p] = xsimd::select(lt, best[p], xsimd::min(run[p], acc[p][u]));
+        if constexpr (Second)  // selects only: GCC 12 warns falsely inside xsimd's AVX-512 min
+          run[p] = xsimd::select(lt, best[p], xsimd::select(acc[p][u] < run[p], acc[p][u], run[p]));
         best[p] = xsimd::select(lt, acc[p][u], best[p]);
         bidx[p] = xsimd::select(lt, cur, bidx[p]);
       }
@@ -239,7 +240,8 @@ inline void nearest_masked_points(const float* x, unsigned d, const std::uint8_t
       const b cur = base + b(static_cast<float>(u * w));
       for (unsigned p = 0; p < P; ++p) {
         auto lt = acc[p][u] < best[p];
-        if constexpr (Second) run[p] = xsimd::select(lt, best[p], xsimd::min(run[p], acc[p][u]));
+        if constexpr (Second)  // selects only: GCC 12 warns falsely inside xsimd's AVX-512 min
+          run[p] = xsimd::select(lt, best[p], xsimd::select(acc[p][u] < run[p], acc[p][u], run[p]));
         best[p] = xsimd::select(lt, acc[p][u], best[p]);
         bidx[p] = xsimd::select(lt, cur, bidx[p]);
       }
