@@ -488,6 +488,7 @@ private:
 /// touches the disk before `write`, which writes a temporary file and renames it.
 class mvq_writer {
 public:
+  /// An empty file: only `mvq_format = "1"` in the metadata.
   mvq_writer() { out_.set_metadata(std::string(mvq_format_key), std::string(mvq_format_version)); }
 
   /// Copies a metadata entry of the input through. The format's own keys (`mvq_format`, `mvq:*`) are reserved.
