@@ -25,6 +25,7 @@
 #include "mvq/core/compressed_matrix.hpp"
 #include "mvq/hw/accelerators.hpp"
 #include "mvq/hw/energy.hpp"
+#include "mvq/hw/scalesim_io.hpp"
 #include "mvq/hw/tables.hpp"
 #include "mvq/hw/topologies.hpp"
 #include "mvq/io/safetensors.hpp"
@@ -95,17 +96,24 @@ std::vector<float> synthetic_weights(std::uint64_t rows, std::uint64_t cols, std
   return w;
 }
 
-result<std::vector<weight_layer>> compress_network(report_args const& a, hw::builtin_topology const& topo,
+// A layer of the network to report on: built-in topology rows (repeats expanded) or SCALE-Sim CSV rows.
+struct report_layer {
+  hw::named_layer layer;
+  bool has_weights = true;
+};
+
+result<std::vector<weight_layer>> compress_network(report_args const& a, std::vector<report_layer> const& net,
                                                    mvq::nm_pattern nm, mvq::io::safetensors_file const* file) {
   std::vector<weight_layer> out;
   std::uint64_t index = 0;
-  for (auto const& r : topo.rows) {
+  for (auto const& rl : net) {
     ++index;
-    if (!r.has_weights) continue;
+    if (!rl.has_weights) continue;
+    auto const& r = rl.layer;
     const hw::gemm_shape g = hw::to_gemm(r.shape);
-    for (std::uint32_t rep = 0; rep < r.repeat; ++rep) {
+    {
       weight_layer wl;
-      wl.name = std::string(r.name) + (r.repeat > 1 ? ".h" + std::to_string(rep) : "");
+      wl.name = r.name;
       wl.rows = g.n * g.groups;
       wl.cols = g.k;
       const std::uint64_t elems = wl.rows * wl.cols;
@@ -121,10 +129,12 @@ result<std::vector<weight_layer>> compress_network(report_args const& a, hw::bui
       wl.compressed = true;
       wl.mvq_bits = layout_bits(wl.rows, wl.cols, a.k, a.d, nm);
       wl.vq_bits = layout_bits(wl.rows, wl.cols, a.k, a.d, {});
-      // Weights: the file's tensor "<layer>.weight" when it has the right size, else synthetic.
+      // Weights: the file's tensor "<layer>.weight" (or "<layer>") when it has the right size, else synthetic.
       std::vector<float> w;
       if (file) {
-        if (auto const* t = file->find(wl.name + ".weight"); t && t->elements() == elems) {
+        auto const* t = file->find(wl.name + ".weight");
+        if (!t) t = file->find(wl.name);
+        if (t && t->elements() == elems) {
           auto v = file->read_f32(t->name);
           if (!v) return tl::unexpected(v.error());
           w = std::move(*v);
@@ -135,7 +145,7 @@ result<std::vector<weight_layer>> compress_network(report_args const& a, hw::bui
       // `compress` clamps it, the stored size above is for the whole layer.
       const std::uint64_t per_row = wl.cols / a.d;
       const std::uint64_t rows_s = std::clamp<std::uint64_t>(a.sample / std::max<std::uint64_t>(per_row, 1), 1, wl.rows);
-      if (w.empty()) w = synthetic_weights(rows_s, wl.cols, a.seed * 1000003u + index * 131u + rep);
+      if (w.empty()) w = synthetic_weights(rows_s, wl.cols, a.seed * 1000003u + index * 131u);
       mvq::quant::compress_options o;
       o.method = mvq::quant::method::mvq;
       o.k = a.k;
@@ -249,12 +259,28 @@ nlohmann::json energy_json(hw::energy_breakdown const& e) {
 int run_report(report_args const& a) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
-  auto const* topo = hw::find_builtin_topology(a.topology);
-  if (!topo) {
+  // The network: a built-in topology, or a SCALE-Sim topology CSV (every layer assumed to hold weights).
+  std::vector<report_layer> net;
+  std::string topo_name = a.topology, topo_desc;
+  if (auto const* topo = hw::find_builtin_topology(a.topology)) {
+    topo_desc = std::string(topo->description);
+    for (auto const& r : topo->rows) {
+      for (std::uint32_t i = 0; i < r.repeat; ++i)
+        net.push_back({{std::string(r.name) + (r.repeat > 1 ? ".h" + std::to_string(i) : ""), r.shape}, r.has_weights});
+    }
+  } else if (a.topology.size() > 4 && a.topology.ends_with(".csv")) {
+    auto csv = hw::read_topology_csv(a.topology);
+    if (!csv) return mvq_cli::report(csv.error());
+    for (auto& l : *csv) net.push_back({std::move(l), true});
+    topo_name = std::filesystem::path(a.topology).stem().string();
+    topo_desc = "SCALE-Sim topology " + a.topology;
+  } else {
     std::string names;
     for (auto const& t : hw::builtin_topologies) names += (names.empty() ? "" : ", ") + std::string(t.name);
-    return mvq_cli::report({errc::not_found, "--topology '" + a.topology + "': not a built-in topology (" + names + ")"});
+    return mvq_cli::report({errc::not_found, "--topology '" + a.topology + "': neither a built-in topology (" + names +
+                                                 ") nor a SCALE-Sim topology .csv file"});
   }
+  if (net.empty()) return mvq_cli::report({errc::invalid_argument, "--topology '" + a.topology + "': no layers"});
   auto nm = parse_nm(a.nm);
   if (!nm) return mvq_cli::report(nm.error());
   if (nm->dense()) return mvq_cli::report({errc::invalid_argument, "--nm must be a sparse N:M pattern"});
@@ -271,7 +297,7 @@ int run_report(report_args const& a) {
   }
 
   // 1. compress the weights
-  auto wl = compress_network(a, *topo, *nm, file ? &*file : nullptr);
+  auto wl = compress_network(a, net, *nm, file ? &*file : nullptr);
   if (!wl) return mvq_cli::report(wl.error());
   std::uint64_t weights = 0, mvq_bits = 0, vq_bits = 0, s2ta_bits = 0;
   double sq_sum = 0, comp_seconds = 0;
@@ -295,16 +321,16 @@ int run_report(report_args const& a) {
 
   // 2. the five designs
   std::vector<hw::named_layer> layers;
-  for (auto const& r : topo->rows) {
-    if (r.repeat == 1) layers.push_back({std::string(r.name), r.shape});
-    else
-      for (std::uint32_t i = 0; i < r.repeat; ++i) layers.push_back({std::string(r.name) + ".h" + std::to_string(i), r.shape});
+  std::vector<std::uint8_t> prunable;
+  for (auto const& r : net) {
+    layers.push_back(r.layer);
+    prunable.push_back(r.has_weights ? 1 : 0);
   }
   std::vector<hw::network_result> res;
   for (auto const& d : *designs) {
     auto tech = hw::resolve(*table, hw::technology_params_for(d.config, a.dram));
     if (!tech) return mvq_cli::report(tech.error());
-    auto r = hw::evaluate_network(d.config, layers, *tech);
+    auto r = hw::evaluate_network(d.config, layers, *tech, prunable);
     if (!r) return mvq_cli::report(r.error());
     res.push_back(std::move(*r));
   }
@@ -312,7 +338,7 @@ int run_report(report_args const& a) {
 
   // 3. print
   std::printf("mvq report: %s (%zu layers, %.3f GMACs), logical %ux%u array, VQ K=%u d=%u, N:M %s, table %s, DRAM row '%s'\n",
-              std::string(topo->description).c_str(), layers.size(), static_cast<double>(res[0].dense_macs) * 1e-9,
+              topo_desc.c_str(), layers.size(), static_cast<double>(res[0].dense_macs) * 1e-9,
               a.rows, a.cols, a.k, a.d, a.nm.c_str(), table->name.c_str(), a.dram.c_str());
   std::printf("weights: %zu of %zu weight layers compressed with MVQ (%zu from %s, the rest synthetic Laplacian, seed %llu);"
               " mean weight SQNR %.2f dB; clustering %.2f s\n\n",
@@ -349,13 +375,13 @@ int run_report(report_args const& a) {
   const auto svg_path = std::filesystem::path(a.out) / "energy_breakdown.svg";
   {
     std::ofstream f(svg_path, std::ios::binary);
-    f << energy_svg(res, *designs, "Energy per layer, " + std::string(topo->name) + ", " + table->name);
+    f << energy_svg(res, *designs, "Energy per layer, " + topo_name + ", " + table->name);
     if (!f) return mvq_cli::report({errc::io_error, svg_path.string() + ": write failed"});
   }
   std::printf("\nwrote %s", svg_path.string().c_str());
   if (a.json) {
     nlohmann::json j;
-    j["topology"] = std::string(topo->name);
+    j["topology"] = topo_name;
     j["table"] = table->name;
     j["dram"] = a.dram;
     j["array"] = {{"rows", a.rows}, {"cols", a.cols}};
@@ -424,7 +450,7 @@ const mvq_cli::registrar reg([](CLI::App& app, int& exit_code) {
                                  "The MVQ accelerator comparison: compress a network with MVQ and cost it on dense WS, "
                                  "EWS, EWS + VQ, MVQ sparse EWS and S2TA-like arrays");
   sub->add_option("--topology", args->topology, "built-in topology (resnet18, resnet50, vgg16, mobilenet_v2, alexnet, "
-                                                "dit_xl2_block)")->capture_default_str();
+                                                "dit_xl2_block) or a SCALE-Sim topology .csv")->capture_default_str();
   sub->add_option("--rows", args->rows, "logical array rows (sparse arrays get rows·N/M PE rows)")
       ->capture_default_str()->check(CLI::Range(1u, hw::max_array_side));
   sub->add_option("--cols", args->cols, "array columns")->capture_default_str()->check(CLI::Range(1u, hw::max_array_side));
@@ -435,8 +461,8 @@ const mvq_cli::registrar reg([](CLI::App& app, int& exit_code) {
       ->capture_default_str();
   sub->add_option("--dram", args->dram, "DRAM row of the table (dram, dram_lpddr4, dram_ddr3, dram_hbm2, ...)")
       ->capture_default_str();
-  sub->add_option("--weights", args->weights, "safetensors file with '<layer>.weight' tensors (torchvision names); "
-                                              "layers without one use synthetic weights");
+  sub->add_option("--weights", args->weights, "safetensors file with a '<layer>.weight' or '<layer>' tensor per "
+                                              "layer (torchvision names); layers without one use synthetic weights");
   sub->add_option("--seed", args->seed, "seed of the synthetic weights and of k-means")->capture_default_str();
   sub->add_option("--sample", args->sample, "sub-vectors clustered per layer (rows are subsampled above this)")
       ->capture_default_str()->check(CLI::Range(std::uint64_t{16}, std::uint64_t{1} << 24));

@@ -103,25 +103,45 @@ struct network_result {
   }
 };
 
+/// The array `c` running a layer whose weights are not pruned or not VQ-coded (depthwise layers, which MVQ does
+/// not compress, and activation × activation products such as attention): the same PEs with their activation
+/// muxes held and no weight decoding, i.e. `c` with dense_mac PEs. A sparse array of R·N/M rows then holds R·N/M
+/// reduction indices per fold.
+[[nodiscard]] constexpr array_config dense_variant(array_config c) noexcept {
+  c.pe = pe_kind::dense_mac;
+  c.nm = {};
+  return c;
+}
+
 /// Runs the analytic model and the energy model over `layers` on array `c`, with costs `tech` (resolved for `c`,
-/// see `technology_params_for`). Errors: an invalid configuration or layer (named).
+/// see `technology_params_for`). Layer i runs on `dense_variant(c)` when it is depthwise or when `prunable` is
+/// given and `prunable[i]` is 0. The area is always the area of `c`. Errors: an invalid configuration or layer
+/// (named), or a `prunable` of the wrong length.
 [[nodiscard]] inline result<network_result> evaluate_network(array_config const& c, std::span<const named_layer> layers,
-                                                             technology const& tech) {
+                                                             technology const& tech,
+                                                             std::span<const std::uint8_t> prunable = {}) {
   if (auto v = hw::validate(c); !v) return tl::unexpected(v.error());
+  if (!prunable.empty() && prunable.size() != layers.size())
+    return fail(errc::shape_mismatch, "evaluate_network: " + std::to_string(prunable.size()) +
+                                          " prunable flags for " + std::to_string(layers.size()) + " layers");
   network_result out;
   out.config = c;
   auto area = array_area(c, tech);
   if (!area) return tl::unexpected(area.error());
   out.area = *area;
   out.layers.reserve(layers.size());
-  for (auto const& nl : layers) {
+  const array_config dense_c = dense_variant(c);
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    auto const& nl = layers[i];
     if (auto v = hw::validate(nl.shape, nl.name); !v) return tl::unexpected(v.error());
+    const bool dense = nl.shape.kind == layer_kind::depthwise || (!prunable.empty() && prunable[i] == 0);
+    array_config const& lc = dense ? dense_c : c;
     layer_result r;
     r.name = nl.name;
     r.shape = nl.shape;
-    r.counts = analyze(c, nl.shape);
-    r.events = make_events(c, nl.shape, r.counts);
-    r.energy = price(r.events, c, tech);
+    r.counts = analyze(lc, nl.shape);
+    r.events = make_events(lc, nl.shape, r.counts);
+    r.energy = price(r.events, lc, tech);
     out.cycles += r.events.cycles;
     out.dense_macs += r.events.dense_macs;
     out.energy += r.energy;

@@ -7,7 +7,9 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "mvq/hw/accelerators.hpp"
 #include "mvq/hw/area.hpp"
 #include "mvq/hw/energy.hpp"
 #include "mvq/hw/tables.hpp"
@@ -379,4 +381,37 @@ TEST_CASE("built-in topologies match the published layer counts and MACs", "[hw]
   auto dit = hw::to_named_layers(hw::detail::topo::dit_xl2_block);
   CHECK(dit.size() == 5 + 2 * 16);
   CHECK(dit[2].name == "attn.q_kT.h0");
+}
+
+TEST_CASE("layers without prunable weights run dense on sparse designs", "[hw][energy][designs]") {
+  auto designs = hw::comparison_designs(64, 64, {256, 16}, {2, 4}).value();
+  CHECK(designs[3].config.rows == 32);
+  CHECK(designs[4].config.rows == 32);
+  CHECK(designs[3].config.pe == hw::pe_kind::vq_decode);
+  CHECK(designs[4].config.pe == hw::pe_kind::sparse_nm);
+  CHECK_FALSE(hw::comparison_designs(64, 64, {256, 16}, {}).has_value());
+  CHECK_FALSE(hw::comparison_designs(6, 64, {256, 16}, {1, 4}).has_value());  // 6·1/4 is not whole
+  auto table = hw::builtin_table("accelergy_40nm").value();
+  auto const& mvq_c = designs[3].config;
+  auto tech = hw::resolve(table, hw::technology_params_for(mvq_c)).value();
+  const std::vector<hw::named_layer> layers{{"attn", hw::layer::gemm(256, 256, 72)},
+                                            {"dw", hw::layer::depthwise_conv(14, 14, 3, 3, 64, 1, 1)},
+                                            {"fc", hw::layer::gemm(256, 1152, 1152)}};
+  const std::vector<std::uint8_t> prunable{0, 1, 1};
+  auto r = hw::evaluate_network(mvq_c, layers, tech, prunable).value();
+  CHECK(r.layers[0].events.macs == layers[0].shape.macs());  // attention: no pruning, no decoding
+  CHECK(r.layers[0].events.codewords_decoded == 0);
+  CHECK(r.layers[0].events.act_mux_selects == 0);
+  CHECK(r.layers[1].events.macs == layers[1].shape.macs());  // depthwise is never pruned
+  CHECK(r.layers[2].events.macs == layers[2].shape.macs() / 2);
+  CHECK(r.layers[2].events.codewords_decoded == 1152u / 16 * 1152);
+  CHECK(r.dense_macs == layers[0].shape.macs() + layers[1].shape.macs() + layers[2].shape.macs());
+  double sum = 0;
+  for (auto const& l : r.layers) sum += l.energy.total_pj();
+  CHECK(r.energy.total_pj() == Approx(sum));
+  CHECK(r.area.total_um2() == Approx(hw::array_area(mvq_c, tech).value().total_um2()));
+  // without flags every non-depthwise layer is pruned
+  auto all = hw::evaluate_network(mvq_c, layers, tech).value();
+  CHECK(all.layers[0].events.macs == layers[0].shape.macs() / 2);
+  CHECK_FALSE(hw::evaluate_network(mvq_c, layers, tech, std::vector<std::uint8_t>{1}).has_value());
 }
