@@ -29,7 +29,7 @@ struct emulate_args {
   std::string config, topology, dataflow, nm, vq, weights, out, table = std::string(hw::default_table_name),
                                                                   dram = "dram";
   std::uint32_t wrf = 0, arf = 0, prf = 0;
-  bool gemm = false, json = false, cycle_check = false;
+  bool gemm = false, json = false, cycle_check = false, no_replay = false;
 };
 
 int run_emulate(emulate_args const& a) {
@@ -88,7 +88,7 @@ int run_emulate(emulate_args const& a) {
       if (!l.shape.sparsity.dense()) { c.nm = l.shape.sparsity; break; }
   }
 
-  auto reports = hw::make_scalesim_reports(c, *layers);
+  auto reports = hw::make_scalesim_reports(c, *layers, !a.no_replay);
   if (auto w = hw::write_scalesim_reports(a.out, reports); !w) return mvq_cli::report(w.error());
 
   // Energy and area (the table is resolved for this array).
@@ -226,6 +226,8 @@ const mvq_cli::registrar reg([](CLI::App& app, int& exit_code) {
   sub->add_option("--dram", args->dram, "DRAM row of the table")->capture_default_str();
   sub->add_flag("--gemm", args->gemm, "the topology is in GEMM form (default: detected from the header)");
   sub->add_flag("--cycle-check", args->cycle_check, "also run the cycle-stepped model and require equal cycles");
+  sub->add_flag("--no-replay", args->no_replay,
+                "skip the replay of SCALE-Sim's memory system (DRAM columns then come from this library's model)");
   sub->add_option("-o,--out", args->out, "output folder")->required();
   sub->add_flag("--json", args->json, "print the JSON summary instead of the text one");
   sub->callback([args, &exit_code] { exit_code = run_emulate(*args); });

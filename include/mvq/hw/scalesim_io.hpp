@@ -25,6 +25,7 @@
 #include "mvq/hw/array_config.hpp"
 #include "mvq/hw/layer.hpp"
 #include "mvq/hw/mapping.hpp"
+#include "mvq/hw/scalesim_memory.hpp"
 
 namespace mvq::inline v0::hw {
 
@@ -364,6 +365,9 @@ struct scalesim_figures {
   std::int64_t sram_stop[3] = {};    ///< ifmap, filter, ofmap SRAM last access cycle
   std::int64_t dram_start[3] = {};   ///< DRAM first transfer cycle (this library's model)
   std::int64_t dram_stop[3] = {};    ///< DRAM last transfer cycle (this library's model)
+  std::uint64_t dram_accesses[3] = {};  ///< DRAM words: ifmap and filter reads, ofmap writes
+  std::uint64_t stall_cycles = 0;    ///< "Stall Cycles"
+  bool replayed = false;             ///< DRAM figures (and cycles) from SCALE-Sim's replayed memory system
 };
 
 namespace detail {
@@ -396,8 +400,11 @@ struct python_sum {
 
 /// SCALE-Sim report figures of one group of `l` on `c` (depthwise layers: one channel; SCALE-Sim prints one row
 /// per channel). SRAM start/stop cycles follow SCALE-Sim's demand matrices in CALC mode (trace cycle = demand line
-/// + 1 for the read buffers' hit latency); EWS uses the same rules on its own schedule.
-[[nodiscard]] inline scalesim_figures scalesim_layer_figures(array_config const& c, layer const& l) {
+/// + 1 for the read buffers' hit latency); EWS uses the same rules on its own schedule. With `replay_memory`, dense
+/// ws/os/is arrays in CALC mode replay SCALE-Sim's memory system (scalesim_memory.hpp) for the DRAM columns and
+/// any write-buffer stalls; otherwise the DRAM figures come from this library's DRAM model.
+[[nodiscard]] inline scalesim_figures scalesim_layer_figures(array_config const& c, layer const& l,
+                                                             bool replay_memory = true) {
   scalesim_figures f;
   layer one = l;
   if (l.kind == layer_kind::depthwise) one.channels = 1;
@@ -489,15 +496,24 @@ struct python_sum {
     }
     case dataflow::output_stationary: {
       // ifmap: line t + c for valid (m = m0 + c, k = t); filter: line t + c; ofmap: T − 1 + (R − 1 − r) + c.
-      std::int64_t best = 0;
-      for (std::int64_t t = T - 1; t >= 0 && t + ru_last - 1 > best; --t)
-        for (std::int64_t cc = ru_last - 1; cc >= 0 && t + cc > best; --cc)
-          if (detail::ifmap_valid(one, k0_last + static_cast<std::uint64_t>(cc), static_cast<std::uint64_t>(t))) {
-            best = t + cc;
-            break;
-          }
+      // With stride > filter size whole border windows are invalid, so the latest valid ifmap line may lie in an
+      // earlier fold: search folds backwards.
+      std::int64_t stop_line = -1;
+      for (std::int64_t fi = F - 1; fi >= 0 && stop_line < 0; --fi) {
+        const std::uint64_t fr = static_cast<std::uint64_t>(fi) % a.row_folds;
+        const std::int64_t ru = static_cast<std::int64_t>(a.rows_used(fr, c.rows));
+        const std::uint64_t m0 = fr * c.rows;
+        std::int64_t best = -1;
+        for (std::int64_t t = T - 1; t >= 0 && t + ru - 1 > best; --t)
+          for (std::int64_t cc = ru - 1; cc >= 0 && t + cc > best; --cc)
+            if (detail::ifmap_valid(one, m0 + static_cast<std::uint64_t>(cc), static_cast<std::uint64_t>(t))) {
+              best = t + cc;
+              break;
+            }
+        if (best >= 0) stop_line = fi * P + best;
+      }
       f.sram_start[0] = 1;
-      f.sram_stop[0] = base + best + 1;
+      f.sram_stop[0] = stop_line + 1;
       f.sram_start[1] = 1;
       f.sram_stop[1] = base + T - 1 + cu_last - 1 + 1;
       f.sram_start[2] = T - 1 + R - ru0;
@@ -518,6 +534,26 @@ struct python_sum {
   f.dram_stop[1] = f.sram_stop[1] - 1;
   f.dram_start[2] = f.sram_start[2];
   f.dram_stop[2] = f.sram_stop[2] + static_cast<std::int64_t>((std::uint64_t(c.cols) + bw_out - 1) / bw_out);
+  f.dram_accesses[0] = f.cost.ifmap_dram_reads;
+  f.dram_accesses[1] = f.cost.filter_dram_reads;
+  f.dram_accesses[2] = f.cost.ofmap_dram_writes;
+  f.stall_cycles = f.cost.stall_cycles;
+  if (replay_memory && c.pe == pe_kind::dense_mac && c.bandwidth == interface_bandwidth::calc &&
+      c.flow != dataflow::enhanced_weight_stationary) {
+    if (auto r = scalesim_memory_replay(c, one); r) {
+      f.replayed = true;
+      for (int i = 0; i < 3; ++i) {
+        f.sram_start[i] = r->sram_start[i];
+        f.sram_stop[i] = r->sram_stop[i];
+        f.dram_start[i] = r->dram_start[i];
+        f.dram_stop[i] = r->dram_stop[i];
+        f.dram_accesses[i] = r->dram_accesses[i];
+      }
+      f.total_cycles = r->total_cycles;
+      f.stall_cycles = r->stall_cycles;
+      f.overall_util = static_cast<double>(g.m * g.n * g.k * 100) / static_cast<double>(f.total_cycles * pes);
+    }
+  }
   return f;
 }
 
@@ -531,7 +567,9 @@ struct scalesim_reports {
 };
 
 /// Builds the reports of a topology: one row per layer, depthwise layers one row per channel (as SCALE-Sim).
-[[nodiscard]] inline scalesim_reports make_scalesim_reports(array_config const& c, std::span<const named_layer> layers) {
+/// `replay_memory`: see `scalesim_layer_figures` (costs about one pass over every operand address).
+[[nodiscard]] inline scalesim_reports make_scalesim_reports(array_config const& c, std::span<const named_layer> layers,
+                                                            bool replay_memory = true) {
   scalesim_reports r;
   r.compute = "LayerID, Total Cycles, Stall Cycles, Overall Util %, Mapping Efficiency %, Compute Util %,\n";
   r.bandwidth = "LayerID, Avg IFMAP SRAM BW, Avg FILTER SRAM BW, Avg OFMAP SRAM BW, Avg IFMAP DRAM BW, "
@@ -551,28 +589,28 @@ struct scalesim_reports {
   std::size_t id = 0;
   for (auto const& nl : layers) {
     const std::uint64_t reps = nl.shape.kind == layer_kind::depthwise ? nl.shape.channels : 1;
-    const scalesim_figures f = scalesim_layer_figures(c, nl.shape);
+    const scalesim_figures f = scalesim_layer_figures(c, nl.shape, replay_memory);
     const auto& k = f.cost;
     const double tc = static_cast<double>(f.total_cycles);
     const gemm_shape g = to_gemm(nl.shape);
     const std::uint64_t dense_words = g.k * g.n;
     for (std::uint64_t rep = 0; rep < reps; ++rep, ++id) {
       const std::string lid = std::to_string(id) + ", ";
-      r.compute += lid + std::to_string(f.total_cycles) + ", " + std::to_string(k.stall_cycles) + ", " +
+      r.compute += lid + std::to_string(f.total_cycles) + ", " + std::to_string(f.stall_cycles) + ", " +
                    pf(f.overall_util) + ", " + pf(f.mapping_efficiency) + ", " + pf(f.compute_util) + ",\n";
       auto dbw = [&](int i, std::uint64_t words) {
         return pf(static_cast<double>(words) / static_cast<double>(f.dram_stop[i] - f.dram_start[i] + 1));
       };
       r.bandwidth += lid + pf(static_cast<double>(k.ifmap_sram_reads) / tc) + ", " +
                      pf(static_cast<double>(k.filter_sram_reads) / tc) + ", " +
-                     pf(static_cast<double>(k.ofmap_sram_writes) / tc) + ", " + dbw(0, k.ifmap_dram_reads) + ", " +
-                     dbw(1, k.filter_dram_reads) + ", " + dbw(2, k.ofmap_dram_writes) + ",\n";
+                     pf(static_cast<double>(k.ofmap_sram_writes) / tc) + ", " + dbw(0, f.dram_accesses[0]) + ", " +
+                     dbw(1, f.dram_accesses[1]) + ", " + dbw(2, f.dram_accesses[2]) + ",\n";
       r.detailed += lid + cyc(f.sram_start[0]) + ", " + cyc(f.sram_stop[0]) + ", " + std::to_string(k.ifmap_sram_reads) +
                     ", " + cyc(f.sram_start[1]) + ", " + cyc(f.sram_stop[1]) + ", " + std::to_string(k.filter_sram_reads) +
                     ", " + cyc(f.sram_start[2]) + ", " + cyc(f.sram_stop[2]) + ", " + std::to_string(k.ofmap_sram_writes) +
-                    ", " + cyc(f.dram_start[0]) + ", " + cyc(f.dram_stop[0]) + ", " + std::to_string(k.ifmap_dram_reads) +
-                    ", " + cyc(f.dram_start[1]) + ", " + cyc(f.dram_stop[1]) + ", " + std::to_string(k.filter_dram_reads) +
-                    ", " + cyc(f.dram_start[2]) + ", " + cyc(f.dram_stop[2]) + ", " + std::to_string(k.ofmap_dram_writes) +
+                    ", " + cyc(f.dram_start[0]) + ", " + cyc(f.dram_stop[0]) + ", " + std::to_string(f.dram_accesses[0]) +
+                    ", " + cyc(f.dram_start[1]) + ", " + cyc(f.dram_stop[1]) + ", " + std::to_string(f.dram_accesses[1]) +
+                    ", " + cyc(f.dram_start[2]) + ", " + cyc(f.dram_stop[2]) + ", " + std::to_string(f.dram_accesses[2]) +
                     ",\n";
       const nm_pattern p = effective_pattern(c, nl.shape);
       const std::string rep_name = c.pe == pe_kind::vq_decode ? "vq_index_bitmap" : p.dense() ? "dense" : "nm_bitmap";
