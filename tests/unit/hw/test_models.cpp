@@ -306,3 +306,46 @@ TEST_CASE("analytic: invalid configurations or layers give an all-zero cost, nev
   STATIC_REQUIRE(analyze(scalesim_32x32_ws, layer{.filters = 0}).ifmap_sram_reads == 0);
   STATIC_REQUIRE(cycles(scalesim_32x32_ws, layer::gemm(1, 1, 1)) == 2 * 32 + 32 + 1 - 2 - 1);
 }
+
+TEST_CASE("cycle-stepped convolution (im2col + array) equals a direct int8 convolution", "[hw][functional][conv]") {
+  std::mt19937_64 rng(11);
+  for (int it = 0; it < 24; ++it) {
+    auto u = [&](std::uint32_t lo, std::uint32_t hi) { return lo + static_cast<std::uint32_t>(rng() % (hi - lo + 1)); };
+    const std::uint32_t r = u(1, 3), s = u(1, 3), ch = u(1, 3), n = u(1, 9), st = u(1, 2);
+    const bool padded = rng() % 2;
+    const layer l = padded ? layer::conv_padded(u(2, 9), u(2, 9), r, s, ch, n, st, u(0, 1))
+                           : layer::conv(u(r, 9), u(s, 9), r, s, ch, n, st);
+    REQUIRE(validate(l).has_value());
+    CAPTURE(it, padded, l.ifmap_h, l.ifmap_w, r, s, ch, n, st, l.pad_h);
+    const std::size_t k = std::size_t{r} * s * ch, m = l.ofmap_pixels();
+    auto ifmap = random_i8(std::size_t{l.ifmap_h} * l.ifmap_w * ch, rng);
+    auto w = random_i8(n * k, rng);
+    const std::vector<std::int8_t> x = im2col_i8(l, ifmap);
+    REQUIRE(x.size() == m * k);
+    std::vector<std::int32_t> got(m * n);
+    const array_config c{.rows = u(2, 6), .cols = u(2, 6), .flow = static_cast<dataflow>(rng() % 4), .wrf_depth = 2};
+    auto st_ = simulate_gemm_i8(c, matrix_view<const std::int8_t>(x.data(), m, k),
+                                matrix_view<const std::int8_t>(w.data(), n, k), matrix_view<std::int32_t>(got.data(), m, n));
+    REQUIRE(st_.has_value());
+    CHECK(st_->cycles == cycles(c, l));
+    // Direct convolution: out(oy, ox, f) = Σ w(f, (fy·S + fx)·C + c) · in(oy·s + fy − p, ox·s + fx − p, c).
+    const std::ptrdiff_t p = padded ? l.pad_h : 0;
+    bool all = true;
+    for (std::size_t oy = 0; oy < l.ofmap_h(); ++oy)
+      for (std::size_t ox = 0; ox < l.ofmap_w(); ++ox)
+        for (std::size_t f = 0; f < n; ++f) {
+          std::int32_t acc = 0;
+          for (std::size_t fy = 0; fy < r; ++fy)
+            for (std::size_t fx = 0; fx < s; ++fx)
+              for (std::size_t cc = 0; cc < ch; ++cc) {
+                const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * st + fy) - p;
+                const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * st + fx) - p;
+                if (iy < 0 || ix < 0 || iy >= std::ptrdiff_t(l.ifmap_h) || ix >= std::ptrdiff_t(l.ifmap_w)) continue;
+                acc += std::int32_t{w[f * k + (fy * s + fx) * ch + cc]} *
+                       std::int32_t{ifmap[(std::size_t(iy) * l.ifmap_w + std::size_t(ix)) * ch + cc]};
+              }
+          all = all && got[(oy * l.ofmap_w() + ox) * n + f] == acc;
+        }
+    CHECK(all);
+  }
+}
