@@ -339,3 +339,47 @@ TEST_CASE("memory replay agrees with the closed-form SRAM figures on random laye
   CHECK_FALSE(scalesim_memory_replay(array_config{.pe = pe_kind::sparse_nm, .nm = {2, 4}}, layer::gemm(4, 4, 4)).has_value());
   CHECK_FALSE(scalesim_memory_replay(array_config{.bandwidth = interface_bandwidth::user}, layer::gemm(4, 4, 4)).has_value());
 }
+
+TEST_CASE("golden: SCALE-Sim v3 layer-wise N:M sparsity (CALC, 32x32 WS, OptimizedMapping false)", "[hw][scalesim][golden]") {
+  // COMPUTE_REPORT of SCALE-Sim v3 on these topologies: Total Cycles, Overall Util %, Mapping Efficiency %,
+  // Compute Util % (v3's extra "incl. prefetch" column is not a v2 column). K' = ⌊K/M⌋·N + min(K mod M, N).
+  constexpr std::string_view cfg_text =
+      "[general]\nrun_name = sp\n[architecture_presets]\nArrayHeight: 32\nArrayWidth: 32\nIfmapSramSzkB: 64\n"
+      "FilterSramSzkB: 64\nOfmapSramSzkB: 64\nDataflow : ws\n[sparsity]\nSparsitySupport : true\nBlockSize : 4\n"
+      "[run_presets]\nInterfaceBandwidth: CALC\n";
+  auto cfg = parse_scalesim_cfg(cfg_text, "sparsity.cfg");
+  REQUIRE(cfg.has_value());
+  CHECK(cfg->array.pe == pe_kind::sparse_nm);
+  struct row {
+    std::string_view topo;
+    std::uint64_t cycles;
+    double overall, mapping, compute;
+  };
+  const std::string_view gemm = "Layer Name, M, N, K, Sparsity,\nG1, 256, 128, 256, 2:4,\nG2, 256, 128, 256, 1:4,\n"
+                                "G3, 40, 21, 19, 1:4,\nG4, 33, 50, 37, 2:4,\n";
+  const std::string_view conv =
+      "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, Sparsity,\n"
+      "C1, 23, 19, 5, 3, 3, 10, 3, 1:4,\nC2, 12, 12, 3, 3, 5, 7, 2, 2:4,\n";
+  const std::vector<std::vector<row>> want = {
+      {{gemm, 5599, 146.31184140025005, 100.0, 67.19160104986877},
+       {gemm, 2799, 292.6759556984637, 100.0, 67.19160104986877},
+       {gemm, 133, 11.71875, 10.25390625, 2.4857954545454546},
+       {gemm, 253, 23.564877717391305, 46.38671875, 9.688365308544302}},
+      {{conv, 142, 15.164227552816902, 11.71875, 3.30010775862069},
+       {conv, 129, 8.584665697674419, 15.72265625, 3.515625}}};
+  for (auto const& rows : want) {
+    auto layers = parse_topology_csv(rows.front().topo, "sparse.csv");
+    REQUIRE(layers.has_value());
+    auto rep = make_scalesim_reports(cfg->array, *layers);
+    auto comp = lines(rep.compute);
+    REQUIRE(comp.size() == rows.size() + 1);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      CAPTURE(i);
+      const auto f = fields(comp[i + 1]);
+      CHECK(std::stoull(f[1]) == rows[i].cycles);
+      CHECK(std::stod(f[3]) == Approx(rows[i].overall).epsilon(1e-13));
+      CHECK(std::stod(f[4]) == Approx(rows[i].mapping).epsilon(1e-13));
+      CHECK(std::stod(f[5]) == Approx(rows[i].compute).epsilon(1e-13));
+    }
+  }
+}
