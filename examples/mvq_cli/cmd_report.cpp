@@ -353,6 +353,14 @@ int run_report(report_args const& a) {
                 static_cast<unsigned long long>(r.config.pes()), static_cast<unsigned long long>(r.cycles),
                 r.energy_uj(), r.tops_per_watt(), r.area.total_um2() * 1e-6, ratio[i]);
   }
+  std::printf("\n%-16s", "energy/inf uJ");
+  for (auto const* name : hw::energy_component_names) std::printf(" %9s", name);
+  std::printf("\n");
+  for (std::size_t i = 0; i < res.size(); ++i) {
+    std::printf("%-16s", std::string((*designs)[i].label).c_str());
+    for (double v : hw::components(res[i].energy)) std::printf(" %9.2f", v * 1e-6);
+    std::printf("\n");
+  }
   auto const &ws = res[0], &ews = res[1], &mvq_r = res[3], &s2ta = res[4];
   const double eff_mvq_ews = mvq_r.tops_per_watt() / ews.tops_per_watt();
   const double area_red = 1.0 - mvq_r.area.total_um2() / ews.area.total_um2();
