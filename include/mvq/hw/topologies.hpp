@@ -248,4 +248,43 @@ inline constexpr std::array<builtin_topology, 6> builtin_topologies{{
   return out;
 }
 
+/// A built-in topology as a SCALE-Sim topology CSV, so SCALE-Sim itself can run the same network (the files in
+/// hw/topologies/ are this text). Repeats are expanded. Networks made only of GEMMs use the GEMM form
+/// `Layer, M, N, K,`; the others use the conv form, where a GEMM becomes a 1×1 convolution over an M × 1 ifmap
+/// with K channels and N filters (SCALE-Sim's way of writing fully connected layers). SCALE-Sim has no padding,
+/// so a padded convolution is written with the ifmap size H' = (E − 1)·stride + R that gives the same output size
+/// E under SCALE-Sim's E = ⌈(H' − R + stride)/stride⌉ (the MACs and GEMM shapes are unchanged; the ifmap then
+/// includes the zero border). Depthwise layers get a "_DP" suffix, SCALE-Sim's marker for depthwise rows.
+[[nodiscard]] inline std::string to_scalesim_csv(std::span<const topology_row> rows) {
+  bool all_gemm = true;
+  for (auto const& r : rows) all_gemm = all_gemm && r.shape.kind == layer_kind::gemm;
+  std::string out = all_gemm ? "Layer, M, N, K,\n"
+                             : "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                               "Num Filter, Strides,\n";
+  auto u = [](std::uint64_t v) { return std::to_string(v); };
+  for (auto const& r : rows) {
+    for (std::uint32_t i = 0; i < r.repeat; ++i) {
+      std::string name(r.name);
+      if (r.repeat > 1) name += ".h" + std::to_string(i);
+      layer const& l = r.shape;
+      if (all_gemm) {
+        out += name + ", " + u(l.ifmap_h) + ", " + u(l.filters) + ", " + u(l.ifmap_w) + ",\n";
+        continue;
+      }
+      if (l.kind == layer_kind::gemm) {
+        out += name + ", " + u(l.ifmap_h) + ", 1, 1, 1, " + u(l.ifmap_w) + ", " + u(l.filters) + ", 1,\n";
+        continue;
+      }
+      if (l.kind == layer_kind::depthwise && name.find("DP") == std::string::npos) name += "_DP";
+      const std::uint64_t h = (std::uint64_t{l.ofmap_h()} - 1) * l.stride_h + l.filter_h;
+      const std::uint64_t w = (std::uint64_t{l.ofmap_w()} - 1) * l.stride_w + l.filter_w;
+      out += name + ", " + u(h) + ", " + u(w) + ", " + u(l.filter_h) + ", " + u(l.filter_w) + ", " + u(l.channels) +
+             ", " + u(l.filters) + ", " + u(l.stride_h);
+      if (l.stride_w != l.stride_h) out += ", " + u(l.stride_w);
+      out += ",\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace mvq::inline v0::hw

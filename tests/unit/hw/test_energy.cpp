@@ -12,6 +12,7 @@
 #include "mvq/hw/accelerators.hpp"
 #include "mvq/hw/area.hpp"
 #include "mvq/hw/energy.hpp"
+#include "mvq/hw/scalesim_io.hpp"
 #include "mvq/hw/tables.hpp"
 #include "mvq/hw/topologies.hpp"
 
@@ -414,4 +415,30 @@ TEST_CASE("layers without prunable weights run dense on sparse designs", "[hw][e
   auto all = hw::evaluate_network(mvq_c, layers, tech).value();
   CHECK(all.layers[0].events.macs == layers[0].shape.macs() / 2);
   CHECK_FALSE(hw::evaluate_network(mvq_c, layers, tech, std::vector<std::uint8_t>{1}).has_value());
+}
+
+TEST_CASE("hw/topologies/*.csv are the built-in topologies in SCALE-Sim form", "[hw][topologies]") {
+  for (auto const& t : hw::builtin_topologies) {
+    INFO(t.name);
+    const auto path = std::filesystem::path(source_dir()) / "hw" / "topologies" / (std::string(t.name) + ".csv");
+    REQUIRE(std::filesystem::exists(path));
+    const std::string text = hw::to_scalesim_csv(t.rows);
+    CHECK(read_text(path) == text);
+    auto parsed = hw::parse_topology_csv(text, path.string());
+    REQUIRE(parsed.has_value());
+    const auto expanded = hw::to_named_layers(t.rows);
+    REQUIRE(parsed->size() == expanded.size());
+    std::uint64_t macs = 0;
+    for (std::size_t i = 0; i < expanded.size(); ++i) {
+      INFO(expanded[i].name);
+      auto const& a = expanded[i].shape;
+      auto const& b = (*parsed)[i].shape;
+      CHECK(hw::to_gemm(a) == hw::to_gemm(b));  // same M, N, K and groups under SCALE-Sim's convention
+      CHECK(a.ofmap_h() == b.ofmap_h());
+      CHECK(a.ofmap_w() == b.ofmap_w());
+      CHECK((a.kind == hw::layer_kind::depthwise) == (b.kind == hw::layer_kind::depthwise));
+      macs += b.macs();
+    }
+    CHECK(macs == hw::total_macs(t.rows));
+  }
 }
