@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -441,4 +442,40 @@ TEST_CASE("hw/topologies/*.csv are the built-in topologies in SCALE-Sim form", "
     }
     CHECK(macs == hw::total_macs(t.rows));
   }
+}
+
+TEST_CASE("table parser on mutated input: an error or a table that satisfies the format", "[hw][tables]") {
+  const std::string base(hw::builtin_table_text("horowitz_45nm"));
+  std::mt19937_64 rng(20240513);
+  const char alphabet[] = ",\"\n\r#-.e0123456789 aZ_\t";
+  std::size_t ok = 0, errors = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string text = base;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const std::size_t pos = rng() % (text.size() + 1);
+      switch (rng() % 3) {
+        case 0: text.insert(pos, 1, alphabet[rng() % (sizeof alphabet - 1)]); break;
+        case 1: if (pos < text.size()) text.erase(pos, 1); break;
+        default: if (pos < text.size()) text[pos] = alphabet[rng() % (sizeof alphabet - 1)]; break;
+      }
+    }
+    auto t = hw::parse_cost_table(text, "mutated.csv");
+    if (!t) {
+      ++errors;
+      CHECK_THAT(t.error().message, Contains("mutated.csv"));
+      continue;
+    }
+    ++ok;
+    for (auto const& e : t->entries) {
+      CHECK(e.bits >= 1);
+      CHECK(e.bits <= 4096);
+      CHECK(std::isfinite(e.energy_pj));
+      CHECK(e.energy_pj >= 0);
+      CHECK(e.capacity_kb.has_value() == (e.component == "sram"));
+      if (e.area_um2) CHECK(*e.area_um2 >= 0);
+    }
+  }
+  CHECK(ok > 0);      // some mutations stay valid (comments, sources)
+  CHECK(errors > 0);  // and some are caught
 }
