@@ -2,6 +2,7 @@
 /// @file
 /// Aggregate header of the core area.
 
+#include "mvq/core/aligned_buffer.hpp"
 #include "mvq/core/bitpack.hpp"
 #include "mvq/core/compressed_matrix.hpp"
 #include "mvq/core/config.hpp"

@@ -23,6 +23,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "mvq/core/aligned_buffer.hpp"
 #include "mvq/core/error.hpp"
 
 namespace mvq::inline v0::quant {
@@ -76,7 +77,7 @@ public:
 private:
   std::size_t k_ = 0, kp_ = 0;
   unsigned d_ = 0;
-  std::vector<float, xsimd::aligned_allocator<float>> ct_, norms_;
+  aligned_buffer<float> ct_, norms_;
 };
 
 namespace detail {
