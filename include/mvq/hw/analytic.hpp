@@ -138,6 +138,13 @@ namespace detail {
   }
   // Partial sums written before the last accumulation step are read back once each.
   if (c.flow != dataflow::output_stationary) of_r = of_w - m * n;
+  // Sparse arrays: a PE row holding N kept weights of a group multiplexes among the group's M activations, so
+  // every compacted row is fed M/N activations (SCALE-Sim v3 counts K'·M/N ifmap words per window).
+  std::uint64_t if_all = c.flow == dataflow::input_stationary ? m * kc : a.col_folds * m * kc;
+  if (!p.dense()) {
+    if_r = (if_r * p.m + p.n - 1) / p.n;
+    if_all = (if_all * p.m + p.n - 1) / p.n;
+  }
   out.ifmap_sram_reads = g.groups * if_r;
   out.filter_sram_reads = g.groups * fi_r;
   out.ofmap_sram_writes = g.groups * of_w;
@@ -147,7 +154,7 @@ namespace detail {
   // from SRAM out of the ARF and accumulates g products per PRF entry.
   out.wrf_writes = out.filter_sram_reads;
   if (c.flow == dataflow::enhanced_weight_stationary) {
-    out.arf_reads = g.groups * (a.col_folds * m * kc - if_r);
+    out.arf_reads = g.groups * (if_all - if_r);
     out.prf_accesses = out.array_macs;
   }
 

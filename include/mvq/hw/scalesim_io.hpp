@@ -605,7 +605,10 @@ struct scalesim_reports {
                      pf(static_cast<double>(k.filter_sram_reads) / tc) + ", " +
                      pf(static_cast<double>(k.ofmap_sram_writes) / tc) + ", " + dbw(0, f.dram_accesses[0]) + ", " +
                      dbw(1, f.dram_accesses[1]) + ", " + dbw(2, f.dram_accesses[2]) + ",\n";
-      r.detailed += lid + cyc(f.sram_start[0]) + ", " + cyc(f.sram_stop[0]) + ", " + std::to_string(k.ifmap_sram_reads) +
+      // SCALE-Sim v3 prints the ifmap reads of sparse layers as a float (K'·M/N words per window).
+      const bool sparse_row = !effective_pattern(c, nl.shape).dense();
+      const std::string if_reads = std::to_string(k.ifmap_sram_reads) + (sparse_row ? ".0" : "");
+      r.detailed += lid + cyc(f.sram_start[0]) + ", " + cyc(f.sram_stop[0]) + ", " + if_reads +
                     ", " + cyc(f.sram_start[1]) + ", " + cyc(f.sram_stop[1]) + ", " + std::to_string(k.filter_sram_reads) +
                     ", " + cyc(f.sram_start[2]) + ", " + cyc(f.sram_stop[2]) + ", " + std::to_string(k.ofmap_sram_writes) +
                     ", " + cyc(f.dram_start[0]) + ", " + cyc(f.dram_stop[0]) + ", " + std::to_string(f.dram_accesses[0]) +
