@@ -354,6 +354,7 @@ TEST_CASE("golden: SCALE-Sim v3 layer-wise N:M sparsity (CALC, 32x32 WS, Optimiz
     std::string_view topo;
     std::uint64_t cycles;
     double overall, mapping, compute;
+    const char* sram_counts[3];  // DETAILED_ACCESS_REPORT: SRAM IFMAP Reads, Filter Reads, OFMAP Writes
   };
   const std::string_view gemm = "Layer Name, M, N, K, Sparsity,\nG1, 256, 128, 256, 2:4,\nG2, 256, 128, 256, 1:4,\n"
                                 "G3, 40, 21, 19, 1:4,\nG4, 33, 50, 37, 2:4,\n";
@@ -361,12 +362,12 @@ TEST_CASE("golden: SCALE-Sim v3 layer-wise N:M sparsity (CALC, 32x32 WS, Optimiz
       "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, Sparsity,\n"
       "C1, 23, 19, 5, 3, 3, 10, 3, 1:4,\nC2, 12, 12, 3, 3, 5, 7, 2, 2:4,\n";
   const std::vector<std::vector<row>> want = {
-      {{gemm, 5599, 146.31184140025005, 100.0, 67.19160104986877},
-       {gemm, 2799, 292.6759556984637, 100.0, 67.19160104986877},
-       {gemm, 133, 11.71875, 10.25390625, 2.4857954545454546},
-       {gemm, 253, 23.564877717391305, 46.38671875, 9.688365308544302}},
-      {{conv, 142, 15.164227552816902, 11.71875, 3.30010775862069},
-       {conv, 129, 8.584665697674419, 15.72265625, 3.515625}}};
+      {{gemm, 5599, 146.31184140025005, 100.0, 67.19160104986877, {"262144.0", "16384", "131072"}},
+       {gemm, 2799, 292.6759556984637, 100.0, 67.19160104986877, {"262144.0", "8192", "65536"}},
+       {gemm, 133, 11.71875, 10.25390625, 2.4857954545454546, {"800.0", "105", "840"}},
+       {gemm, 253, 23.564877717391305, 46.38671875, 9.688365308544302, {"2508.0", "950", "1650"}}},
+      {{conv, 142, 15.164227552816902, 11.71875, 3.30010775862069, {"2352.0", "120", "490"}},
+       {conv, 129, 8.584665697674419, 15.72265625, 3.515625, {"1656.0", "161", "252"}}}};
   for (auto const& rows : want) {
     auto layers = parse_topology_csv(rows.front().topo, "sparse.csv");
     REQUIRE(layers.has_value());
@@ -380,6 +381,10 @@ TEST_CASE("golden: SCALE-Sim v3 layer-wise N:M sparsity (CALC, 32x32 WS, Optimiz
       CHECK(std::stod(f[3]) == Approx(rows[i].overall).epsilon(1e-13));
       CHECK(std::stod(f[4]) == Approx(rows[i].mapping).epsilon(1e-13));
       CHECK(std::stod(f[5]) == Approx(rows[i].compute).epsilon(1e-13));
+      const auto d = fields(lines(rep.detailed).at(i + 1));
+      CHECK(d[3] == rows[i].sram_counts[0]);
+      CHECK(d[6] == rows[i].sram_counts[1]);
+      CHECK(d[9] == rows[i].sram_counts[2]);
     }
   }
 }
