@@ -137,9 +137,10 @@ inline constexpr const char* energy_component_names[] = {"mac", "wrf", "arf", "p
 
 /// Events of layer `l` on array `c` from the analytic model's counts `lc` (analytic.hpp). Register files
 /// (docs/emulator.md, "Energy model"): every MAC reads one weight (WRF) and one activation (ARF) and reads and
-/// writes one partial sum (PRF, accumulator width); every weight loaded is one WRF write; every activation read
-/// from SRAM is written into the ARF of each used column it passes (WS forwarding; activations EWS serves from
-/// its ARF are not re-written). SRAM: the reads of the model plus one write per word filled from DRAM; filter
+/// writes one partial sum (PRF, accumulator width); a stationary operand is written once per word loaded, a
+/// streamed one into the register of every used PE it passes (WS/EWS: activations across the columns, so
+/// activations EWS serves from its ARF are not re-written; IS: weights across the columns; OS: activations
+/// across the columns and weights down the rows), at most once per MAC. SRAM: the reads of the model plus one write per word filled from DRAM; filter
 /// SRAM words cost the stored bits of a kept weight (`stored_bits_per_kept_weight`); partial sums travel at
 /// accumulator width. DRAM: operand words. Decoder: one codebook read per sub-vector loaded, one leading-zero
 /// count and one kept-value selection per kept weight (N per mask group), the codebook written once per layer.
@@ -149,11 +150,25 @@ inline constexpr const char* energy_component_names[] = {"mac", "wrf", "arf", "p
   ev.cycles = lc.total_cycles();
   ev.dense_macs = lc.macs;
   ev.macs = lc.array_macs;
-  // Columns an activation passes: the used PE columns of WS-like and IS mappings; OS streams each word once.
+  // Forwarding: a streamed operand is written into the register of every PE it passes; a stationary one once.
+  // WS/EWS: weights stationary, activations cross the used columns. IS: activations stationary, weights cross
+  // the used columns. OS: activations cross the used columns, weights the used rows. Capped at one per MAC.
   const std::uint64_t cols_used = lc.map.sc < c.cols ? lc.map.sc : c.cols;
-  std::uint64_t arf_writes = lc.ifmap_sram_reads * (c.flow == dataflow::output_stationary ? 1 : cols_used);
-  if (arf_writes > ev.macs) arf_writes = ev.macs;
-  ev.wrf_bits = (ev.macs + lc.wrf_writes) * w;
+  const std::uint64_t rows_used = lc.map.sr < c.rows ? lc.map.sr : c.rows;
+  std::uint64_t arf_writes = lc.ifmap_sram_reads, wrf_writes = lc.wrf_writes;
+  switch (c.flow) {
+    case dataflow::weight_stationary:
+    case dataflow::enhanced_weight_stationary: arf_writes *= cols_used; break;
+    case dataflow::input_stationary: wrf_writes *= cols_used; break;
+    case dataflow::output_stationary: arf_writes *= cols_used; wrf_writes *= rows_used; break;
+  }
+  auto cap = [&](std::uint64_t writes, std::uint64_t loaded) {
+    const std::uint64_t limit = ev.macs > loaded ? ev.macs : loaded;
+    return writes < limit ? writes : limit;
+  };
+  arf_writes = cap(arf_writes, lc.ifmap_sram_reads);
+  wrf_writes = cap(wrf_writes, lc.wrf_writes);
+  ev.wrf_bits = (ev.macs + wrf_writes) * w;
   ev.arf_bits = (ev.macs + arf_writes) * w;
   ev.prf_bits = 2 * ev.macs * acc;
   const double wb = stored_bits_per_kept_weight(l, lc);

@@ -1,6 +1,7 @@
 // Energy/area tables, the area and energy models, and the built-in topologies.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -478,4 +479,28 @@ TEST_CASE("table parser on mutated input: an error or a table that satisfies the
   }
   CHECK(ok > 0);      // some mutations stay valid (comments, sources)
   CHECK(errors > 0);  // and some are caught
+}
+
+TEST_CASE("register-file events follow the dataflow's stationary operand", "[hw][energy]") {
+  const auto layer = hw::layer::gemm(100, 40, 64);  // M, N, K
+  for (auto flow : {hw::dataflow::weight_stationary, hw::dataflow::input_stationary,
+                    hw::dataflow::output_stationary, hw::dataflow::enhanced_weight_stationary}) {
+    hw::array_config c{.rows = 16, .cols = 8, .flow = flow, .wrf_depth = 2, .arf_depth = 2, .prf_depth = 2};
+    INFO(hw::to_string(flow));
+    const auto lc = hw::analyze(c, layer);
+    const auto ev = hw::make_events(c, layer, lc);
+    const std::uint64_t macs = ev.macs, cols_used = std::min<std::uint64_t>(lc.map.sc, 8),
+                        rows_used = std::min<std::uint64_t>(lc.map.sr, 16);
+    auto capped = [&](std::uint64_t x, std::uint64_t loaded) { return std::min(x, std::max(macs, loaded)); };
+    std::uint64_t wrf_w = lc.wrf_writes, arf_w = lc.ifmap_sram_reads;
+    if (flow == hw::dataflow::input_stationary) wrf_w *= cols_used;
+    else arf_w *= cols_used;
+    if (flow == hw::dataflow::output_stationary) wrf_w *= rows_used;
+    CHECK(ev.wrf_bits == (macs + capped(wrf_w, lc.wrf_writes)) * 8);
+    CHECK(ev.arf_bits == (macs + capped(arf_w, lc.ifmap_sram_reads)) * 8);
+    CHECK(ev.prf_bits == 2 * macs * 32);
+    // a stationary operand is written once per word loaded, a streamed one more often
+    if (flow == hw::dataflow::input_stationary) CHECK(ev.arf_bits == (macs + lc.ifmap_sram_reads) * 8);
+    if (flow == hw::dataflow::weight_stationary) CHECK(ev.wrf_bits == (macs + lc.wrf_writes) * 8);
+  }
 }
