@@ -70,6 +70,45 @@ inline void dot_rows_i8(const std::int8_t* const* w, const std::int8_t* x, std::
 }
 #endif
 
+/// R × 2 int8 dot products: rows w[0..R) against two activation vectors x0, x1 (out0[i], out1[i]), generic form.
+template <std::size_t R, class A>
+inline void dot_rows2_i8(const std::int8_t* const* w, const std::int8_t* x0, const std::int8_t* x1, std::size_t n,
+                         std::int32_t* out0, std::int32_t* out1, requires_arch<xsimd::generic>) noexcept {
+  dot_rows_i8<R, A>(w, x0, n, out0, xsimd::generic{});
+  dot_rows_i8<R, A>(w, x1, n, out1, xsimd::generic{});
+}
+
+#if XSIMD_WITH_AVX2
+/// AVX2 form of `dot_rows2_i8`: register blocking R rows × 2 activation rows, so every weight load serves two
+/// products (the GEMM micro-kernel of the batched paths).
+template <std::size_t R, class A>
+inline void dot_rows2_i8(const std::int8_t* const* w, const std::int8_t* x0, const std::int8_t* x1, std::size_t n,
+                         std::int32_t* out0, std::int32_t* out1, requires_arch<xsimd::avx2>) noexcept {
+  __m256i a0[R], a1[R];
+  for (std::size_t i = 0; i < R; ++i) a0[i] = a1[i] = _mm256_setzero_si256();
+  std::size_t c = 0;
+  for (; c + 32 <= n; c += 32) {
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + c));
+    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1 + c));
+    const __m256i b0 = _mm256_abs_epi8(v0), b1 = _mm256_abs_epi8(v1);
+    for (std::size_t i = 0; i < R; ++i) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i] + c));
+      a0[i] = _mm256_add_epi32(a0[i], dot_epi8<A>(wv, b0, v0));
+      a1[i] = _mm256_add_epi32(a1[i], dot_epi8<A>(wv, b1, v1));
+    }
+  }
+  for (std::size_t i = 0; i < R; ++i) {
+    std::int32_t s0 = hsum_epi32<A>(a0[i]), s1 = hsum_epi32<A>(a1[i]);
+    for (std::size_t t = c; t < n; ++t) {
+      s0 += std::int32_t{w[i][t]} * std::int32_t{x0[t]};
+      s1 += std::int32_t{w[i][t]} * std::int32_t{x1[t]};
+    }
+    out0[i] = s0;
+    out1[i] = s1;
+  }
+}
+#endif
+
 /// R fp32 dot products sharing one activation vector, with xsimd batches (any architecture).
 template <std::size_t R, class A>
 inline void dot_rows_f32(const float* const* w, const float* x, std::size_t n, float* out) noexcept {

@@ -221,12 +221,24 @@ struct packed<vq_byte<D>> {
           for (std::size_t i = 0; i < block; ++i)
             for (std::size_t s = 0; s < subvecs; ++s)
               std::memcpy(dec.data() + i * cols_ + s * D, cb_i8_.data() + std::size_t{ib[s * block + i]} * D, D);
-          const std::int8_t* rp[8];
-          for (std::size_t i = 0; i < 8; ++i) rp[i] = dec.data() + i * cols_;
-          for (std::size_t b = 0; b < x.rows(); ++b) {
-            std::int32_t out[8];
-            detail::dot_rows_i8<8, A>(rp, x.row(b).data(), cols_, out, A{});
-            for (std::size_t i = 0; i < n; ++i) acc(b, r + i) = out[i];
+          // 4 rows × 2 batch rows per micro-kernel call: each weight load serves two products
+          for (std::size_t h = 0; h < block; h += 4) {
+            const std::int8_t* rp[4];
+            for (std::size_t i = 0; i < 4; ++i) rp[i] = dec.data() + (h + i) * cols_;
+            std::size_t b = 0;
+            for (; b + 2 <= x.rows(); b += 2) {
+              std::int32_t o0[4], o1[4];
+              detail::dot_rows2_i8<4, A>(rp, x.row(b).data(), x.row(b + 1).data(), cols_, o0, o1, A{});
+              for (std::size_t i = 0; h + i < n && i < 4; ++i) {
+                acc(b, r + h + i) = o0[i];
+                acc(b + 1, r + h + i) = o1[i];
+              }
+            }
+            for (; b < x.rows(); ++b) {
+              std::int32_t o0[4];
+              detail::dot_rows_i8<4, A>(rp, x.row(b).data(), cols_, o0, A{});
+              for (std::size_t i = 0; h + i < n && i < 4; ++i) acc(b, r + h + i) = o0[i];
+            }
           }
         }
       }
