@@ -411,6 +411,9 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
                                                       std::uint64_t seed = 1) {
   if (auto v = validate(l); !v) return tl::unexpected(v.error());
   const gemm_shape g = to_gemm(l);
+  // Operands are materialized (im2col ifmap, weights, int32 outputs): refuse what would not fit in memory.
+  if (g.m * g.k + g.n * g.k + 4 * g.m * g.n > (std::uint64_t{1} << 33))
+    return fail(errc::too_large, "simulate_layer: the layer's operands exceed 8 GiB; use the analytic model");
   const nm_pattern p = effective_pattern(cfg, l);
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> dist(-127, 127);

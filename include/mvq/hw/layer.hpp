@@ -118,6 +118,11 @@ inline constexpr std::uint64_t max_layer_extent = std::uint64_t{1} << 31;
   const std::uint64_t window = std::uint64_t{l.filter_h} * l.filter_w * l.channels;
   if (l.ofmap_pixels() >= max_layer_extent || window >= max_layer_extent)
     return "layer: the output pixels and the window size must each stay below 2^31.";
+  if (l.filters >= max_layer_extent) return "layer: the number of filters must stay below 2^31.";
+  // Every product of the models (M·N·K, times folds and groups) stays below 2^63.
+  const std::uint64_t mn = l.ofmap_pixels() * l.filters;
+  if (window != 0 && mn > (std::uint64_t{1} << 52) / window)
+    return "layer: the layer's MAC count must stay below 2^52.";
   return "";
 }
 

@@ -70,3 +70,9 @@ TEST_CASE("layer: invalid layers give sentence errors", "[hw][layer]") {
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message == "Conv1: layer: channels must be at least 1.");
 }
+
+TEST_CASE("layer: products of the models cannot overflow", "[hw][layer]") {
+  CHECK_FALSE(validate(layer::gemm((1u << 31) - 1, (1u << 31) - 1, (1u << 31) - 1)).has_value());
+  CHECK_FALSE(validate(layer::gemm(4, 1u << 31, 4)).has_value());
+  CHECK(validate(layer::gemm(1u << 20, 1u << 16, 1u << 14)).has_value());
+}
