@@ -388,3 +388,48 @@ TEST_CASE("golden: SCALE-Sim v3 layer-wise N:M sparsity (CALC, 32x32 WS, Optimiz
     }
   }
 }
+
+TEST_CASE("parsers survive mutated and random input (errors, never crashes)", "[hw][scalesim][parser]") {
+  std::mt19937_64 rng(77);
+  const std::string cfg_seed =
+      "[general]\nrun_name = r\n[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\nIfmapSramSzkB: 4\n"
+      "FilterSramSzkB: 4\nOfmapSramSzkB: 4\nDataflow : ws\n[run_presets]\nInterfaceBandwidth: CALC\n[mvq]\nNM: 2:4\n";
+  const std::string csv_seed = std::string(conv_csv) + "G, 4, 4, 1, 1, 2, 3, 1, 2:4,\n";
+  const std::string alphabet = "0123456789:,=[]#\n -abcdefDPMNK\r\t";
+  int parsed = 0, rejected = 0;
+  for (int it = 0; it < 3000; ++it) {
+    std::string t = it % 2 ? cfg_seed : csv_seed;
+    const int edits = 1 + static_cast<int>(rng() % 6);
+    for (int e = 0; e < edits && !t.empty(); ++e) {
+      const std::size_t pos = rng() % t.size();
+      switch (rng() % 3) {
+        case 0: t[pos] = alphabet[rng() % alphabet.size()]; break;
+        case 1: t.erase(pos, 1 + rng() % 8); break;
+        default: t.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+      }
+    }
+    if (it % 2) {
+      auto r = parse_scalesim_cfg(t, "fuzz.cfg");
+      if (r) {
+        ++parsed;
+        CHECK(*check(r->array) == '\0');  // whatever parses is a valid array
+      } else {
+        ++rejected;
+        CHECK(r.error().message.rfind("fuzz.cfg", 0) == 0);
+      }
+    } else {
+      auto r = parse_topology_csv(t, "fuzz.csv");
+      if (r) {
+        ++parsed;
+        for (auto const& l : *r) CHECK(*check(l.shape) == '\0');  // whatever parses is a valid layer
+        const array_config c{.rows = 4, .cols = 4};
+        (void)make_scalesim_reports(c, *r);
+      } else {
+        ++rejected;
+        CHECK(r.error().message.rfind("fuzz.csv", 0) == 0);
+      }
+    }
+  }
+  CHECK(parsed > 100);
+  CHECK(rejected > 100);
+}
