@@ -103,3 +103,24 @@ TEST_CASE("mvq report rejects bad arguments", "[hw][report][cli]") {
   CHECK_THAT(read_text(dir / "err.txt"), Catch::Matchers::Contains("nonexistent.csv"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("mvq report reads SCALE-Sim topology CSVs", "[hw][report][cli]") {
+  const char* cli = std::getenv("MVQ_CLI");
+  if (!cli || !*cli) return;
+  const auto dir = mvq_test::scratch_dir("report_csv");
+  const auto csv = mvq_test::source_dir() / "hw" / "topologies" / "mobilenet_v2.csv";
+  const std::string cmd = std::string("\"") + cli + "\" report --json --sample 64 --iters 2 --topology \"" +
+                          csv.string() + "\" -o \"" + (dir / "o").string() + "\" > \"" + (dir / "log.txt").string() +
+                          "\" 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto j = nlohmann::json::parse(read_text(dir / "o" / "report.json"), nullptr, false);
+  REQUIRE_FALSE(j.is_discarded());
+  CHECK(j["topology"] == "mobilenet_v2");
+  CHECK(j["dense_macs"].get<std::uint64_t>() == hw::total_macs(hw::find_builtin_topology("mobilenet_v2")->rows));
+  // depthwise layers are kept at int8 and run dense on the sparse designs
+  std::size_t depthwise = 0;
+  for (auto const& w : j["weights"])
+    if (w["compressed"] == false && w["why"].get<std::string>().find("depthwise") != std::string::npos) ++depthwise;
+  CHECK(depthwise == 17);
+  std::filesystem::remove_all(dir);
+}
