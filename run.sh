@@ -19,6 +19,8 @@ readonly PACKAGES=(
 JOBS=${MVQ_JOBS:-$(nproc)}
 FUZZ_SECONDS=${MVQ_FUZZ_SECONDS:-30}
 export MVQ_MODELS_DIR=${MVQ_MODELS_DIR:-$(cd .. && pwd)/shared/models}
+# ccache keys relative to the checkout, so a second clone of the same sources reuses the cache
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 
 say() { printf '\n== %s\n' "$*"; }
 
