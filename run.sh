@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mvq's two entry points, on a fresh Debian bookworm machine:
-#   ./run.sh demo   install what is missing, build (release), run the main job
+#   ./run.sh demo   install what is missing, build (release), run the main job (mvq report)
 #   ./run.sh test   the same set-up, then every test: release build, asan build, fuzzers
 # Both are idempotent: installed packages and built trees are reused.
 #
@@ -102,9 +102,10 @@ case "${1:-}" in
   demo)
     ensure_packages
     build release mvq_cli
-    say "mvq demo"
+    say "mvq report: ResNet-18 on a 64x64 array, MVQ-compressed weights, five designs side by side"
     shift
-    build/release/examples/mvq_cli/mvq demo -o build/demo "$@"
+    build/release/examples/mvq_cli/mvq report -o build/demo --json "$@"
+    echo "report.json and energy_breakdown.svg are in build/demo/"
     ;;
   test)
     ensure_packages
