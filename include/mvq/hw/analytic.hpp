@@ -79,7 +79,7 @@ namespace detail {
 /// EWS activation reuse through the ARF (docs/emulator.md, "The EWS dataflow"): along an output row, the window
 /// of pixel j+1 shares S − stride of its S columns with pixel j; an ARF of depth A keeps up to A of them, so each
 /// row of windows reads the first window in full and then min(stride, S)/S of a window per pixel when A·stride ≥ S,
-/// else 1/A of a window per pixel. Returns SRAM reads for `windows_per_row` × `rows` windows of `k` words.
+/// else 1/A of a window per pixel. Returns the SRAM reads of the layer's E_h × E_w windows of `k` words each.
 [[nodiscard]] constexpr std::uint64_t ews_ifmap_reads(layer const& l, std::uint64_t k, std::uint16_t arf) noexcept {
   const std::uint64_t ew = l.ofmap_w(), eh = l.ofmap_h();
   const std::uint64_t s = l.filter_w, st = l.stride_w;
