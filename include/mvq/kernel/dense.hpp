@@ -138,7 +138,7 @@ struct packed<dense_i8> {
   /// Runs ACC = X Wᵀ in int32; trusts its arguments (see `can_run`).
   template <class A, class E>
   void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
-    detail::dense_rows_gemm<4>(w_.data(), rows_, cols_, x, acc, ex,
+    detail::dense_rows_gemm<8>(w_.data(), rows_, cols_, x, acc, ex,
                                [&](auto R, const std::int8_t* const* w, const std::int8_t* xr, std::int32_t* out) {
                                  detail::dot_rows_i8<decltype(R)::value, A>(w, xr, cols_, out, A{});
                                });
