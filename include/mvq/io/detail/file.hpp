@@ -185,8 +185,14 @@ template <class Producer>
   std::filesystem::path tmp;
   unique_fd fd;
   for (int attempt = 0; attempt < 100 && fd.get() < 0; ++attempt) {
-    tmp = dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                 std::to_string(counter.fetch_add(1, std::memory_order_relaxed)));
+    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on `"literal" + std::string&&` chains.
+    std::string name = ".";
+    name += target.filename().string();
+    name += ".tmp.";
+    name += std::to_string(::getpid());
+    name += '.';
+    name += std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+    tmp = dir / name;
     // 0666 before the umask: the file gets the permissions any newly created file would get.
     int raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (raw >= 0) fd = unique_fd(raw);
