@@ -208,6 +208,7 @@ def mode_models():
 
 if __name__ == "__main__":
     mode, MVQ, SCRATCH, MODELS, VERSION = sys.argv[1:6]
+    MODELS = os.environ.get("MVQ_MODELS_DIR") or MODELS  # like the unit tests: the environment wins
     shutil.rmtree(SCRATCH, ignore_errors=True)
     os.makedirs(SCRATCH)
     globals()["mode_" + mode]()
