@@ -68,7 +68,7 @@ namespace detail {
 /// Points per work chunk: fixed by (K, d) only, large enough that the per-chunk sums (K·d doubles) stay small
 /// next to the points themselves.
 [[nodiscard]] inline std::size_t kmeans_chunk(std::size_t k, unsigned d) noexcept {
-  return std::max<std::size_t>(std::size_t{1} << 14, std::bit_ceil(k * d * 2));
+  return std::max<std::size_t>(std::size_t{1} << 12, std::bit_ceil(k * d * 2));
 }
 
 /// Squared distance of point x (mask m) to centroid c, in double.

@@ -159,12 +159,12 @@ TEST_CASE("compress statistics with calibration rows", "[quant][compress]") {
 }
 
 TEST_CASE("compress is bit-identical for any thread count", "[quant][compress]") {
-  const std::size_t rows = 512, cols = 288;  // 18 432 sub-vectors of 8: two k-means chunks
+  const std::size_t rows = 160, cols = 288;  // 5760 sub-vectors of 8: two 4096-point k-means chunks
   auto w = gaussian(rows * cols, 6);
   matrix_view<const float> wv(w.data(), rows, cols);
   for (auto m : {method::kmeans, method::mvq}) {
-    compress_options o{.method = m, .k = 256, .d = 8, .nm = m == method::mvq ? nm_pattern{2, 4} : nm_pattern{},
-                       .codebook = codebook_dtype::i8, .seed = 5, .threads = 1, .max_iter = 8};
+    compress_options o{.method = m, .k = 16, .d = 8, .nm = m == method::mvq ? nm_pattern{2, 4} : nm_pattern{},
+                       .codebook = codebook_dtype::i8, .seed = 5, .threads = 1, .max_iter = 4};
     auto ref = compress(wv, o).value();
     for (unsigned th : {2u, 3u, 7u}) {
       o.threads = th;
@@ -179,7 +179,7 @@ TEST_CASE("compress is bit-identical for any thread count", "[quant][compress]")
 
 TEST_CASE("mvq beats plain VQ on the largest weights at equal K and d", "[quant][compress]") {
   // The MVQ motivation: codewords spent only on kept weights represent the large weights better.
-  const std::size_t rows = 128, cols = 128;
+  const std::size_t rows = 64, cols = 128;
   auto w = gaussian(rows * cols, 7);
   matrix_view<const float> wv(w.data(), rows, cols);
   auto vq = compress(wv, {.method = method::kmeans, .k = 64, .d = 8}).value();

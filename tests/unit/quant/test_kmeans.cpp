@@ -28,12 +28,12 @@ std::vector<std::uint32_t> random_masks(std::size_t n, unsigned d, std::uint32_t
 }  // namespace
 
 TEST_CASE("k-means is bit-identical for 1, 2, 3 and 7 threads", "[quant][kmeans]") {
-  // 70 000 points span five 16384-point chunks, so the threads really split the work
-  const std::size_t n = 70000;
+  // 10 000 points span three 4096-point chunks, so the threads really split the work
+  const std::size_t n = 10000;
   for (unsigned d : {3u, 8u}) {
     auto x = laplace(n * d, 5 + d);
     matrix_view<const float> pts(x.data(), n, d);
-    kmeans_options o{.k = 64, .max_iter = 6, .tol = 0, .seed = 9, .threads = 1};
+    kmeans_options o{.k = 16, .max_iter = 3, .tol = 0, .seed = 9, .threads = 1};
     auto ref = kmeans(pts, o).value();
     auto masks = random_masks(n, d, 3);
     auto mref = masked_kmeans(pts, masks, o).value();
@@ -52,21 +52,21 @@ TEST_CASE("k-means is bit-identical for 1, 2, 3 and 7 threads", "[quant][kmeans]
 
 TEST_CASE("k-means MSE never increases across iterations", "[quant][kmeans]") {
   for (unsigned d : {1u, 4u, 8u, 16u}) {
-    const std::size_t n = 6000;
+    const std::size_t n = 2000;
     auto x = laplace(n * d, 17 + d);
-    auto r = kmeans(matrix_view<const float>(x.data(), n, d), {.k = 128, .max_iter = 30, .tol = 0, .seed = 1}).value();
+    auto r = kmeans(matrix_view<const float>(x.data(), n, d), {.k = 32, .max_iter = 20, .tol = 0, .seed = 1}).value();
     auto masks = random_masks(n, d, 5);
-    auto m = masked_kmeans(matrix_view<const float>(x.data(), n, d), masks, {.k = 128, .max_iter = 30, .tol = 0, .seed = 1})
+    auto m = masked_kmeans(matrix_view<const float>(x.data(), n, d), masks, {.k = 32, .max_iter = 20, .tol = 0, .seed = 1})
                  .value();
     for (auto const* res : {&r, &m}) {
-      REQUIRE(res->mse_history.size() == 31);
+      REQUIRE(res->mse_history.size() == 21);
       REQUIRE(res->empty_splits == 0);
       for (std::size_t i = 1; i < res->mse_history.size(); ++i) {
         INFO("d = " << d << ", iteration " << i);
         // exact in real arithmetic; the fp32 argmin may flip true near-ties by ~1 ulp of a distance
         CHECK(res->mse_history[i] <= res->mse_history[i - 1] * (1 + 1e-6));
       }
-      CHECK(res->mse_history.back() < 0.8 * res->mse_history.front());
+      CHECK(res->mse_history.back() < 0.9 * res->mse_history.front());
     }
   }
 }
@@ -116,7 +116,7 @@ TEST_CASE("masked update: c_jt = Σ m w / Σ m, kept when nothing is kept", "[qu
 
 TEST_CASE("masked k-means: pruned values never influence codebook or assignments", "[quant][kmeans][masked]") {
   for (unsigned d : {4u, 8u, 16u}) {
-    const std::size_t n = 20000;
+    const std::size_t n = 2000;
     auto x = laplace(n * d, 21);
     auto masks = random_masks(n, d, 22);
     auto y = x;
@@ -125,7 +125,7 @@ TEST_CASE("masked k-means: pruned values never influence codebook or assignments
     for (std::size_t i = 0; i < n; ++i)
       for (unsigned t = 0; t < d; ++t)
         if (!((masks[i] >> t) & 1u)) y[i * d + t] = g(rng);
-    kmeans_options o{.k = 64, .max_iter = 10, .tol = 0, .seed = 3, .threads = 2};
+    kmeans_options o{.k = 32, .max_iter = 6, .tol = 0, .seed = 3, .threads = 2};
     auto a = masked_kmeans(matrix_view<const float>(x.data(), n, d), masks, o).value();
     auto b = masked_kmeans(matrix_view<const float>(y.data(), n, d), masks, o).value();
     CHECK(a.centroids == b.centroids);
@@ -136,15 +136,15 @@ TEST_CASE("masked k-means: pruned values never influence codebook or assignments
 
 TEST_CASE("empty clusters are re-seeded by splitting the largest", "[quant][kmeans]") {
   const unsigned d = 4;
-  const std::size_t n = 5000, k = 32;
+  const std::size_t n = 3000, k = 32;
   auto x = laplace(n * d, 30);
   std::vector<float> init(k * d, 0.0f);  // all codewords equal: every cluster but 0 starts empty
-  auto r = kmeans(matrix_view<const float>(x.data(), n, d), {.k = 32, .max_iter = 40, .tol = 0}, init).value();
+  auto r = kmeans(matrix_view<const float>(x.data(), n, d), {.k = 32, .max_iter = 25, .tol = 0}, init).value();
   CHECK(r.empty_splits >= k - 1);
   std::vector<std::size_t> cnt(k, 0);
   for (auto a : r.assignments) ++cnt[a];
   for (std::size_t j = 0; j < k; ++j) CHECK(cnt[j] > 0);
-  auto seeded = kmeans(matrix_view<const float>(x.data(), n, d), {.k = 32, .max_iter = 40, .tol = 0}).value();
+  auto seeded = kmeans(matrix_view<const float>(x.data(), n, d), {.k = 32, .max_iter = 25, .tol = 0}).value();
   CHECK(r.mse() < 1.5 * seeded.mse());
 }
 
@@ -173,11 +173,11 @@ TEST_CASE("k-means rejects bad input", "[quant][kmeans][errors]") {
 }
 
 TEST_CASE("the Hamerly bounds change nothing: iterates equal the full search", "[quant][kmeans]") {
-  for (unsigned d : {5u, 8u, 16u}) {  // bounds are used when K·d > 1024
-    const std::size_t n = 20000;
+  for (unsigned d : {5u, 16u}) {  // bounds are used when K·d > 1024
+    const std::size_t n = 1500;
     auto x = laplace(n * d, 40 + d);
     matrix_view<const float> pts(x.data(), n, d);
-    kmeans_options on{.k = 256, .max_iter = 15, .tol = 0, .seed = 2}, off = on;
+    kmeans_options on{.k = d == 16 ? 128u : 256u, .max_iter = 8, .tol = 0, .seed = 2}, off = on;
     off.bounds = false;
     auto a = kmeans(pts, on).value();
     auto b = kmeans(pts, off).value();
