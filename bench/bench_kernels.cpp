@@ -163,8 +163,8 @@ struct mvq_subject : subject {
   }
   // what one call streams: indices/codes/values + masks (codebooks stay in L1)
   static std::size_t weight_bytes(packed<K> const& p) {
-    if constexpr (requires { p.v8_; })  // nm_sparse: fp32 or int8 values + offsets
-      return Int8 ? p.v8_.size() + p.off_.size() : p.bytes();
+    if constexpr (requires { p.bytes_i8(); })  // nm_sparse: fp32 or int8 values + offsets
+      return Int8 ? p.bytes_i8() : p.bytes();
     else if constexpr (requires { p.bytes(); })
       return p.bytes();
     else if constexpr (std::is_same_v<K, dense_f32>)

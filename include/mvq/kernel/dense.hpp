@@ -63,9 +63,11 @@ struct packed<dense_f32> {
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() { return "dense_f32"; }
 
+private:
   std::size_t rows_ = 0, cols_ = 0;
   detail::aligned_buffer<float> w_;
 
+public:
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
 
@@ -102,10 +104,12 @@ struct packed<dense_i8> {
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() { return "dense_i8"; }
 
+private:
   std::size_t rows_ = 0, cols_ = 0;
   detail::aligned_buffer<std::int8_t> w_;
   float scale_ = 1.0f;
 
+public:
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
   [[nodiscard]] float weight_scale() const noexcept { return scale_; }  ///< w ≈ q · scale

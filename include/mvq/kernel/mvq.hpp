@@ -122,6 +122,7 @@ struct packed<mvq_byte<D, P>> {
     return "mvq_d" + std::to_string(D) + "_" + std::to_string(P.n) + "_" + std::to_string(P.m);
   }
 
+private:
   std::size_t rows_ = 0, cols_ = 0, subvecs_ = 0;
   detail::aligned_buffer<std::uint8_t> idx_;  ///< rows × subvecs
   detail::aligned_buffer<std::uint8_t> bm_;   ///< rows × subvecs × ⌈D/8⌉ bytes, little-endian bitmaps
@@ -130,6 +131,7 @@ struct packed<mvq_byte<D, P>> {
   float scale_ = 1.0f;
   static constexpr std::size_t bm_bytes = (D + 7) / 8;
 
+public:
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
   [[nodiscard]] float weight_scale() const noexcept { return scale_; }  ///< int8 codebook scale

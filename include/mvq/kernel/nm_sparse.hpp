@@ -77,17 +77,21 @@ struct packed<nm_sparse<P>> {
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() { return "nm_sparse_" + std::to_string(P.n) + "_" + std::to_string(P.m); }
 
+private:
   std::size_t rows_ = 0, cols_ = 0, slots_ = 0, off_bytes_ = 0;
   detail::aligned_buffer<float> v_;          ///< rows × slots
   detail::aligned_buffer<std::int8_t> v8_;   ///< rows × slots
   detail::aligned_buffer<std::uint8_t> off_;  ///< rows × off_bytes
   float scale_ = 1.0f;
 
+public:
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
   [[nodiscard]] float weight_scale() const noexcept { return scale_; }  ///< int8 value scale
   /// Bytes the fp32 path streams (values + offsets).
   [[nodiscard]] std::size_t bytes() const noexcept { return 4 * v_.size() + off_.size(); }
+  /// Bytes the int8 path streams (int8 values + offsets).
+  [[nodiscard]] std::size_t bytes_i8() const noexcept { return v8_.size() + off_.size(); }
 
   /// Packs a dense matrix that is N:M sparse: the nonzeros of each group are its kept positions; a group with
   /// more than N nonzeros is an error naming the row and group.

@@ -160,6 +160,7 @@ struct packed<vq_byte<D>> {
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() { return "vq_byte_d" + std::to_string(D); }
 
+private:
   std::size_t rows_ = 0, cols_ = 0;
   std::uint32_t k_ = 0;
   detail::aligned_buffer<std::uint8_t> idx_;  ///< [row block][sub-vector][8 rows]
@@ -167,6 +168,7 @@ struct packed<vq_byte<D>> {
   detail::aligned_buffer<float> cb_f32_;       ///< 256·D
   float scale_ = 1.0f;
 
+public:
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
   [[nodiscard]] float weight_scale() const noexcept { return scale_; }  ///< int8 codebook scale

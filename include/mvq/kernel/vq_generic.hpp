@@ -30,9 +30,11 @@ struct packed<vq_generic> {
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() { return "vq_generic"; }
 
+private:
   compressed_matrix m_;
   codebook_i8 cb_;
 
+public:
   [[nodiscard]] std::size_t rows() const noexcept { return m_.layout.rows; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return m_.layout.cols; }   ///< reduction length
   [[nodiscard]] float weight_scale() const noexcept { return cb_.scale; }      ///< int8 codebook scale

@@ -190,6 +190,7 @@ struct packed<vq_nibble<D, V>> {
     return std::string("vq_nibble_d") + std::to_string(D) + (V == lut_variant::exact ? "_exact" : "_u8");
   }
 
+private:
   std::size_t rows_ = 0, cols_ = 0, pairs_ = 0;
   std::uint32_t k_ = 0;
   detail::aligned_buffer<std::uint8_t> codes_;  ///< [row block][pair][32]
@@ -198,6 +199,7 @@ struct packed<vq_nibble<D, V>> {
   detail::aligned_buffer<float> cbt_;            ///< transposed: [u][16], entries ≥ k repeat entry 0
   float scale_ = 1.0f;
 
+public:
   [[nodiscard]] std::size_t rows() const noexcept { return rows_; }   ///< output channels
   [[nodiscard]] std::size_t cols() const noexcept { return cols_; }   ///< reduction length
   [[nodiscard]] float weight_scale() const noexcept { return scale_; }  ///< int8 codebook scale
