@@ -188,8 +188,12 @@ namespace detail {
   // codeword) by more than twice the kernel's rounding error cannot change its assignment, so the kernel is
   // skipped for it; the kernel would have returned the same index, so the iterates equal plain Lloyd's.
   // The half-gap test does not hold for the masked (semi-)norm and is used for plain k-means only.
-  // Below K·d ≈ 1024 the full search is so cheap that the bookkeeping costs more than it saves (measured).
+  // Below K·d ≈ 1024 the full search is so cheap that the bookkeeping costs more than it saves, and while many
+  // points still move (early iterations) the bounds skip too few points to pay for themselves (measured): they
+  // are switched on once fewer than 10 % of the points changed codeword in a pass. The switch depends only on
+  // the data, never on the thread count.
   const bool use_bounds = opt.bounds && k * d > 1024;
+  bool bounded = false, prime = false;
   std::vector<double> lower(use_bounds ? n : 0, 0.0);
   std::vector<double> delta(k, 0.0), half_gap(k, 0.0);
   double dmax1 = 0, dmax2 = 0, cmax = 0;
@@ -208,7 +212,7 @@ namespace detail {
     std::vector<float> px, second;
     std::vector<std::uint8_t> ppos;
     double err = 0;
-    std::size_t searched = 0;
+    std::size_t searched = 0, changed = 0;
   };
   std::vector<partial> parts(n_chunks);
   soa_codebook cb;
@@ -218,7 +222,7 @@ namespace detail {
 
   for (unsigned it = 0;; ++it) {
     cb.assign(centroids, k, d, masked);
-    const bool first = it == 0;
+    const bool full = !bounded, want_second = bounded || prime;
     cmax = 0;  // the largest codeword norm bounds the kernel's rounding error
     for (std::size_t j = 0; j < k; ++j) {
       double c2 = 0;
@@ -230,15 +234,23 @@ namespace detail {
       partial& p = parts[ci];
       p.dist.assign(e - b, -1.0);
       p.need.clear();
-      // 1. Which points may change their codeword?
-      for (std::size_t i = b; i < e; ++i) {
-        if (first || !use_bounds) {
-          p.need.push_back(static_cast<std::uint32_t>(i));
-          continue;
-        }
-        const std::uint32_t a = res.assignments[i];
+      p.changed = 0;
+      auto own_dist = [&](std::size_t i, std::uint32_t a) {
+        const float* xi = x + i * d;
         const float* ca = centroids.data() + std::size_t{a} * d;
-        const double du2 = masked ? masked_dist2(x + i * d, ca, d, masks[i]) : dist2(x + i * d, ca, d);
+        if (!masked) return dist2(xi, ca, d);
+        double s2 = 0;
+        for (unsigned r = 0; r < q; ++r) {
+          const unsigned t = pos[i * q + r];
+          const double df = t < d ? static_cast<double>(xi[t]) - ca[t] : 0.0;
+          s2 += df * df;
+        }
+        return s2;
+      };
+      // 1. Which points may change their codeword? (all of them without bounds)
+      for (std::size_t i = b; i < e && !full; ++i) {
+        const std::uint32_t a = res.assignments[i];
+        const double du2 = own_dist(i, a);
         const double l = lower[i] - (a == dargmax ? dmax2 : dmax1);
         const double z = std::max(l, half_gap[a]);
         const double rt = std::sqrt(xn2[i]) + cmax;
@@ -247,28 +259,36 @@ namespace detail {
         if (z > 0 && du2 + 2 * eps < z * z) p.dist[i - b] = du2;
         else p.need.push_back(static_cast<std::uint32_t>(i));
       }
-      // 2. Full search for those, packed so the kernel sees contiguous points.
-      const std::size_t m = p.need.size();
+      // 2. Full search for those (packed so the kernel sees contiguous points, unless it is every point).
+      const std::size_t m = full ? e - b : p.need.size();
       p.searched = m;
       if (m > 0) {
-        p.px.resize(m * d);
         p.new_a.resize(m);
-        p.second.resize(m);
-        if (masked) p.ppos.resize(m * q);
-        for (std::size_t r = 0; r < m; ++r) {
-          const std::size_t i = p.need[r];
-          std::copy(x + i * d, x + (i + 1) * d, p.px.begin() + static_cast<std::ptrdiff_t>(r * d));
-          if (masked)
-            std::copy(pos.begin() + static_cast<std::ptrdiff_t>(i * q), pos.begin() + static_cast<std::ptrdiff_t>((i + 1) * q),
-                      p.ppos.begin() + static_cast<std::ptrdiff_t>(r * q));
+        p.second.resize(want_second ? m : 0);
+        const float* px = x + b * d;
+        const std::uint8_t* ppos = masked ? pos.data() + b * q : nullptr;
+        if (!full) {
+          p.px.resize(m * d);
+          if (masked) p.ppos.resize(m * q);
+          for (std::size_t r = 0; r < m; ++r) {
+            const std::size_t i = p.need[r];
+            std::copy(x + i * d, x + (i + 1) * d, p.px.begin() + static_cast<std::ptrdiff_t>(r * d));
+            if (masked)
+              std::copy(pos.begin() + static_cast<std::ptrdiff_t>(i * q),
+                        pos.begin() + static_cast<std::ptrdiff_t>((i + 1) * q),
+                        p.ppos.begin() + static_cast<std::ptrdiff_t>(r * q));
+          }
+          px = p.px.data();
+          ppos = p.ppos.data();
         }
-        float* sec = use_bounds ? p.second.data() : nullptr;
-        if (masked) nearest_codewords_masked(p.px.data(), p.ppos.data(), q, m, cb, p.new_a.data(), sec);
-        else nearest_codewords(p.px.data(), m, cb, p.new_a.data(), sec);
+        float* sec = want_second ? p.second.data() : nullptr;
+        if (masked) nearest_codewords_masked(px, ppos, q, m, cb, p.new_a.data(), sec);
+        else nearest_codewords(px, m, cb, p.new_a.data(), sec);
         for (std::size_t r = 0; r < m; ++r) {
-          const std::size_t i = p.need[r];
+          const std::size_t i = full ? b + r : p.need[r];
+          p.changed += res.assignments[i] != p.new_a[r];
           res.assignments[i] = p.new_a[r];
-          if (use_bounds) {
+          if (want_second) {
             const double rt = std::sqrt(xn2[i]) + cmax;
             const double v2 = static_cast<double>(p.second[r]) + xn2[i] - err_coef * rt * rt;
             lower[i] = v2 > 0 ? std::sqrt(v2) : 0.0;
@@ -283,19 +303,20 @@ namespace detail {
       for (std::size_t i = b; i < e; ++i) {
         const std::uint32_t j = res.assignments[i];
         const float* xi = x + i * d;
-        const float* cj = centroids.data() + std::size_t{j} * d;
         double* sj = p.sums.data() + std::size_t{j} * d;
         ++p.counts[j];
         double du2 = p.dist[i - b];
-        if (du2 < 0) du2 = masked ? masked_dist2(xi, cj, d, masks[i]) : dist2(xi, cj, d);
+        if (du2 < 0) du2 = own_dist(i, j);
         err += du2;
         if (masked) {
           std::uint32_t* kj = p.kept.data() + std::size_t{j} * d;
-          for (unsigned t = 0; t < d; ++t)
-            if ((masks[i] >> t) & 1u) {
+          for (unsigned r = 0; r < q; ++r) {
+            const unsigned t = pos[i * q + r];
+            if (t < d) {
               sj[t] += xi[t];
               ++kj[t];
             }
+          }
         } else {
           for (unsigned t = 0; t < d; ++t) sj[t] += xi[t];
         }
@@ -303,12 +324,14 @@ namespace detail {
       p.err = err;
     });
     double err = 0;
+    std::size_t changed = 0;
     std::fill(sums.begin(), sums.end(), 0.0);
     std::fill(counts.begin(), counts.end(), 0);
     std::fill(kept.begin(), kept.end(), 0);
     for (auto const& p : parts) {  // chunk order: independent of the thread count
       err += p.err;
       res.searched += p.searched;
+      changed += p.changed;
       for (std::size_t i = 0; i < k * d; ++i) sums[i] += p.sums[i];
       for (std::size_t j = 0; j < k; ++j) counts[j] += p.counts[j];
       if (masked)
@@ -348,7 +371,10 @@ namespace detail {
     }
     ++res.iterations;
 
-    if (use_bounds) {  // codeword movements and separations for the next pass
+    // The lower bounds are valid after a pass that tracked runner-ups; decide whether the next pass tracks them.
+    if (want_second) bounded = true;
+    prime = use_bounds && !bounded && it > 0 && changed * 10 < n;
+    if (bounded) {  // codeword movements and separations for the next pass
       dmax1 = dmax2 = 0;
       dargmax = 0;
       for (std::size_t j = 0; j < k; ++j) {
