@@ -7,6 +7,8 @@
 /// Packing (`pack_for<mvq_byte<D, P>>`, once at load time): per row, one index byte and one d-bit kept-position
 /// bitmap per sub-vector (pattern-encoded masks are expanded; bitmaps may keep fewer than N, down to nothing).
 ///  - generic path: for every set bit t of the bitmap, w = codeword[t], x = x_s[t].
+///  - AVX2 fp32 path (same shapes as the int8 one): the controls become `vpermps` lane indices, 8 kept pairs per
+///    FMA.
 ///  - AVX2 int8 path (d = 16, at most 4 kept per 8 positions, e.g. 2:4): `vpshufb` compacts the codeword and the
 ///    activation sub-vector with the same control (from two 256-entry tables indexed by the bitmap's bytes;
 ///    missing positions are 0x80 and read as zero), four sub-vectors fill one 256-bit register of kept pairs, then
@@ -109,6 +111,36 @@ inline std::int32_t mvq16_row_i8(const std::uint8_t* idx, const std::uint8_t* bm
   if (v < subvecs) s += mvq16_row_i8<A>(idx + v, bm + 2 * v, cb, x + v * 16, subvecs - v, xsimd::generic{});
   return s;
 }
+
+/// d = 16 fp32 row dot with at most 4 kept per 8 positions, AVX2: the same compaction controls as the int8 path
+/// become `vpermps` lane indices (positions & 7: the low byte selects from codeword floats 0..7, the high byte
+/// from 8..15), missing slots (0x80) are masked to zero, one FMA per sub-vector on the 8 kept pairs.
+template <class A>
+inline float mvq16_row_f32(const std::uint8_t* idx, const std::uint8_t* bm, const float* cb, const float* x,
+                           std::size_t subvecs) noexcept {
+  auto const& tl = mvq_ctrl_table<false>;
+  auto const& th = mvq_ctrl_table<true>;
+  const __m256i seven = _mm256_set1_epi32(7), high = _mm256_set1_epi32(0x80);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (std::size_t v = 0; v < subvecs; ++v) {
+    const __m256i c = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(tl[bm[2 * v]] | th[bm[2 * v + 1]])));
+    const __m256i lane = _mm256_and_si256(c, seven);
+    const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(c, high), _mm256_setzero_si256()));
+    const float* w = cb + std::size_t{idx[v]} * 16;
+    const float* xs = x + v * 16;
+    const __m256 wk = _mm256_blend_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(w), lane),
+                                      _mm256_permutevar8x32_ps(_mm256_loadu_ps(w + 8), lane), 0xf0);
+    const __m256 xk = _mm256_blend_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(xs), lane),
+                                      _mm256_permutevar8x32_ps(_mm256_loadu_ps(xs + 8), lane), 0xf0);
+    // both operands masked: a missing slot contributes exactly 0 even when the activation it reads is not finite
+    const __m256 prod = _mm256_mul_ps(_mm256_and_ps(wk, keep), _mm256_and_ps(xk, keep));
+    if (v % 2 == 0)
+      acc0 = _mm256_add_ps(acc0, prod);
+    else
+      acc1 = _mm256_add_ps(acc1, prod);
+  }
+  return xsimd::hadd(xsimd::batch<float, A>(_mm256_add_ps(acc0, acc1)));
+}
 #endif
 }  // namespace detail
 
@@ -181,6 +213,13 @@ public:
       for (std::size_t r = r0; r < r1; ++r)
         for (std::size_t b = 0; b < x.rows(); ++b) {
           const float* xr = x.row(b).data();
+#if XSIMD_WITH_AVX2
+          if constexpr (has_avx2<A> && D == 16 && P.m <= 8 && 2 * P.n <= P.m) {
+            y(b, r) = detail::mvq16_row_f32<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * 2,
+                                               cb_f32_.data(), xr, subvecs_);
+            continue;
+          }
+#endif
           float s = 0.0f;
           for (std::size_t v = 0; v < subvecs_; ++v) {
             const float* w = cb_f32_.data() + std::size_t{idx_[r * subvecs_ + v]} * D;
