@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "mvq/core/aligned_buffer.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/core/matrix_view.hpp"
 #include "mvq/kernel/arch.hpp"
@@ -167,38 +168,9 @@ void for_row_blocks(E& ex, std::size_t rows, std::size_t block, F&& f) {
   });
 }
 
-/// 64-byte aligned heap buffer of trivially-constructible values (SIMD loads want aligned tables).
+/// The kernels' tables and packed arrays: 64-byte aligned (core's `aligned_buffer`).
 template <class T>
-class aligned_buffer {
-public:
-  aligned_buffer() = default;
-  explicit aligned_buffer(std::size_t n) : n_(n), p_(n ? static_cast<T*>(::operator new[](n * sizeof(T), std::align_val_t{64})) : nullptr) {
-    std::fill(p_, p_ + n, T{});
-  }
-  aligned_buffer(aligned_buffer&& o) noexcept : n_(std::exchange(o.n_, 0)), p_(std::exchange(o.p_, nullptr)) {}
-  aligned_buffer& operator=(aligned_buffer&& o) noexcept {
-    std::swap(n_, o.n_);
-    std::swap(p_, o.p_);
-    return *this;
-  }
-  aligned_buffer(aligned_buffer const& o) : aligned_buffer(o.n_) { std::copy(o.p_, o.p_ + n_, p_); }
-  aligned_buffer& operator=(aligned_buffer const& o) {
-    if (this != &o) *this = aligned_buffer(o);
-    return *this;
-  }
-  ~aligned_buffer() {
-    if (p_) ::operator delete[](p_, std::align_val_t{64});
-  }
-  [[nodiscard]] T* data() noexcept { return p_; }
-  [[nodiscard]] const T* data() const noexcept { return p_; }
-  [[nodiscard]] std::size_t size() const noexcept { return n_; }
-  T& operator[](std::size_t i) noexcept { return p_[i]; }
-  const T& operator[](std::size_t i) const noexcept { return p_[i]; }
-
-private:
-  std::size_t n_ = 0;
-  T* p_ = nullptr;
-};
+using aligned_buffer = mvq::aligned_buffer<T>;
 }  // namespace detail
 
 }  // namespace mvq::inline v0::kernel
