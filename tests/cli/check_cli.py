@@ -74,7 +74,7 @@ def mode_version():
 
 
 def mode_usage():
-    for args, phrase in [((), "subcommand"), (("frobnicate",), "subcommand"), (("inspect",), "file is required"),
+    for args, phrase in [((), "subcommand"), (("frobnicate",), "unknown command 'frobnicate'"), (("inspect",), "file is required"),
                          (("inspect", "x.safetensors", "--bogus"), "--bogus"), (("demo", "--seed", "abc"), "seed")]:
         code, out, err = run(*args)
         check(code == 2, f"usage error {args} exits 2 (got {code})")
