@@ -66,7 +66,7 @@ std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
 
 // A random n × n compressed matrix: random index bytes, random N:M patterns, fp32 codebook.
 compressed_matrix random_compressed(std::size_t n, std::uint32_t k, std::uint32_t d, nm_pattern nm) {
-  compressed_layout l{.rows = n, .cols = n, .k = k, .d = d, .nm = nm,
+  compressed_layout l{.rows = n, .cols = n, .vq = {k, static_cast<std::uint8_t>(d)}, .nm = nm,
                       .masks = nm.dense() ? mask_encoding::none : mask_encoding::pattern};
   auto m = compressed_matrix::allocate(l).value();
   std::mt19937 rng(42);
@@ -190,7 +190,7 @@ struct mvq_subject : subject {
 // STREAM-like read: sum `bytes` bytes of copy i as 4 concurrent streams (the quarters of the buffer, read
 // side by side, as a GEMV reads several rows at once), 4 independent 256-bit accumulators.
 struct read_subject : subject {
-  std::vector<detail::aligned_buffer<float>> buf;
+  std::vector<mvq::aligned_buffer<float>> buf;
   read_subject(std::size_t bytes_, std::size_t copies_) {
     bytes = bytes_ / 512 * 512;
     copies = copies_;
@@ -282,11 +282,11 @@ factory kernel_factory() {
         return pack_for<K>(matrix_view<const float>(w.data(), m, m)).value();
       } else if constexpr (requires { K::traits::config; }) {
         constexpr kernel_config c = K::traits::config;
-        if constexpr (c.family == index_family::dense) {  // nm_sparse: a pruned dense matrix
+        if constexpr (K::traits::family == index_family::dense) {  // nm_sparse: a pruned dense matrix
           auto cm = random_compressed(m, 256, c.nm.m, c.nm);
           return pack_for<K>(cm.view()).value();
         } else {
-          auto cm = random_compressed(m, c.family == index_family::nibble ? 16 : 256, c.d, c.nm);
+          auto cm = random_compressed(m, K::traits::max_k, c.vq.subvector_dim, c.nm);
           return pack_for<K>(cm.view()).value();
         }
       }

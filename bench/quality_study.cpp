@@ -161,8 +161,7 @@ int main(int argc, char** argv) {
   auto base = [&](method m, std::uint32_t k, std::uint32_t d, mvq::nm_pattern nm) {
     compress_options o;
     o.method = m;
-    o.k = k;
-    o.d = d;
+    o.vq = {k, static_cast<std::uint8_t>(d)};
     o.nm = nm;
     o.codebook = mvq::codebook_dtype::i8;
     o.seed = 1;

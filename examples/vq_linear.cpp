@@ -43,13 +43,13 @@ result<packed_layer> pack_as(compressed_matrix_view const& v) {
 // an N:M mask, the MVQ kernel), anything else the generic decode path.
 result<packed_layer> pack_layer(compressed_matrix_view const& v) {
   auto const& l = v.layout;
-  if (l.nm.dense() && l.k <= 16 && l.d == 2) return pack_as<kernel::vq_nibble<2, kernel::lut_variant::u8>>(v);
-  if (l.nm.dense() && l.k <= 16 && l.d == 4) return pack_as<kernel::vq_nibble<4, kernel::lut_variant::u8>>(v);
-  if (l.nm.dense() && l.k <= 256 && l.d == 4) return pack_as<kernel::vq_byte<4>>(v);
-  if (l.nm.dense() && l.k <= 256 && l.d == 8) return pack_as<kernel::vq_byte<8>>(v);
-  if (l.nm.dense() && l.k <= 256 && l.d == 16) return pack_as<kernel::vq_byte<16>>(v);
-  if (l.nm == sparse_2_4 && l.k <= 256 && l.d == 16) return pack_as<kernel::mvq_byte<16, sparse_2_4>>(v);
-  if (l.nm == sparse_2_4 && l.k <= 256 && l.d == 8) return pack_as<kernel::mvq_byte<8, sparse_2_4>>(v);
+  if (l.nm.dense() && l.k() <= 16 && l.d() == 2) return pack_as<kernel::vq_nibble<2, kernel::lut_variant::u8>>(v);
+  if (l.nm.dense() && l.k() <= 16 && l.d() == 4) return pack_as<kernel::vq_nibble<4, kernel::lut_variant::u8>>(v);
+  if (l.nm.dense() && l.k() <= 256 && l.d() == 4) return pack_as<kernel::vq_byte<4>>(v);
+  if (l.nm.dense() && l.k() <= 256 && l.d() == 8) return pack_as<kernel::vq_byte<8>>(v);
+  if (l.nm.dense() && l.k() <= 256 && l.d() == 16) return pack_as<kernel::vq_byte<16>>(v);
+  if (l.nm == sparse_2_4 && l.k() <= 256 && l.d() == 16) return pack_as<kernel::mvq_byte<16, sparse_2_4>>(v);
+  if (l.nm == sparse_2_4 && l.k() <= 256 && l.d() == 8) return pack_as<kernel::mvq_byte<8, sparse_2_4>>(v);
   return pack_as<kernel::vq_generic>(v);
 }
 
@@ -102,7 +102,7 @@ result<void> write_demo(std::filesystem::path const& path) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   for (auto& v : w) v = normal(rng);
-  quant::compress_options opt{.method = quant::method::mvq, .k = 256, .d = 16, .nm = sparse_2_4, .max_iter = 10};
+  quant::compress_options opt{.method = quant::method::mvq, .vq = {256, 16}, .nm = sparse_2_4, .max_iter = 10};
   auto cm = quant::compress(matrix_view<const float>(w.data(), rows, cols), opt);
   if (!cm) return tl::unexpected(cm.error());
   io::mvq_writer out;
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   if (!packed) return fail_with(packed.error());
   auto const& l = layer->layout;
   std::printf("layer %s: %zu x %zu, K = %u, d = %u, %s, %.3f bits/weight -> kernel %s\n", layer->info.name.c_str(),
-              l.rows, l.cols, l.k, l.d, to_string(l.nm).c_str(), l.bits_per_weight(), kernel_name(*packed).c_str());
+              l.rows, l.cols, l.k(), l.d(), to_string(l.nm).c_str(), l.bits_per_weight(), kernel_name(*packed).c_str());
 
   // Run time: GEMV calls on the packed layer, fp32 activations and (where the kernel has it) int8 activations.
   std::vector<float> x(l.cols), y(l.rows), y8(l.rows);

@@ -21,6 +21,7 @@
 #include "mvq/io/mvq_format.hpp"
 #include "mvq/io/safetensors.hpp"
 #include "mvq/quant/compress.hpp"
+#include "mvq/quant/subvectors.hpp"
 
 namespace {
 
@@ -78,14 +79,19 @@ decision classify(mvq::io::safetensors_file const& f, mvq::io::tensor_info const
     auto op = md.find("op");
     if (op != md.end() && op->is_string()) transpose = op->get<std::string>() == "ConvTranspose";
   }
-  // ConvTranspose weights are IOHW ([C_in, C_out/group, kh, kw]): rows would be input channels, so they stay dense.
+  // ConvTranspose weights are IOHW ([C_in, C_out/group, kh, kw]): rows would be input channels.
   if (transpose) return {"ConvTranspose weight (IOHW) is kept dense"};
+  std::optional<std::uint64_t> group;
   if (md.is_object() && md.contains("group")) {
     auto g = md["group"];
-    if (g.is_number_unsigned() && g.get<std::uint64_t>() > 1)
-      return {"grouped/depthwise conv (group = " + std::to_string(g.get<std::uint64_t>()) + ")"};
-  } else if (t.shape.size() >= 3 && t.shape[1] == 1) {
-    return {"depthwise conv shape [O, 1, ...] (no group metadata)"};
+    if (g.is_number_unsigned()) group = g.get<std::uint64_t>();
+  }
+  // The library's classifier decides the kind; the CLI only words the reason.
+  const auto li = mvq::quant::classify_layer(t.shape, group, transpose);
+  if (!mvq::quant::compressed_by_default(li.kind)) {
+    if (group && *group > 1)
+      return {std::string(mvq::quant::to_string(li.kind)) + " (group = " + std::to_string(*group) + ") is kept dense"};
+    return {std::string(mvq::quant::to_string(li.kind)) + " shape " + shape_str(t.shape) + " (no group metadata) is kept dense"};
   }
   std::uint64_t cols = 1;
   for (std::size_t i = 1; i < t.shape.size(); ++i) cols *= t.shape[i];
@@ -128,20 +134,10 @@ std::string fmt_db(std::optional<double> v, bool available) {
 }
 
 result<mvq::nm_pattern> parse_nm(std::string const& s) {
-  auto colon = s.find(':');
-  auto bad = [&] { return fail(errc::invalid_argument, "--nm '" + s + "': expected N:M, e.g. 2:4"); };
-  if (colon == std::string::npos) return bad();
-  try {
-    std::size_t p1 = 0, p2 = 0;
-    unsigned long n = std::stoul(s.substr(0, colon), &p1), m = std::stoul(s.substr(colon + 1), &p2);
-    if (p1 != colon || p2 != s.size() - colon - 1 || n > 255 || m > 255) return bad();
-    mvq::nm_pattern p{static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(m)};
-    if (p.dense()) return fail(errc::invalid_argument, "--nm 0:0 is dense: use --method kmeans");
-    if (auto r = mvq::validate(p); !r) return fail(errc::unsupported, "--nm " + s + ": " + r.error().message);
-    return p;
-  } catch (const std::exception&) {
-    return bad();
-  }
+  auto p = mvq::parse_nm_pattern(s);
+  if (!p) return fail(errc::invalid_argument, "--nm: " + p.error().message);
+  if (p->dense()) return fail(errc::invalid_argument, "--nm 0:0 is dense: use --method kmeans");
+  return p;
 }
 
 int run(compress_args a) {
@@ -157,8 +153,6 @@ int run(compress_args a) {
   }
   quant::compress_options opt;
   opt.method = a.method == "kmeans" ? quant::method::kmeans : quant::method::mvq;
-  opt.k = a.k;
-  opt.d = a.d;
   opt.seed = a.seed;
   opt.threads = std::max(1u, a.threads);
   opt.codebook = *io::parse_codebook_dtype(a.codebook);
@@ -173,15 +167,17 @@ int run(compress_args a) {
     opt.nm = {};
     opt.masks = mvq::mask_encoding::none;
   }
-  if (!std::has_single_bit(a.k) || a.k < 2 || a.k > mvq::max_codebook_size)
-    return mvq_cli::report(
-        {errc::invalid_argument, "--k " + std::to_string(a.k) + ": K must be a power of two in [2, 65536]"});
+  // d is checked before it is narrowed into vq_config's 8-bit field; the sentences are core's.
   if (a.d == 0 || a.d > mvq::max_subvector_dim)
-    return mvq_cli::report({errc::unsupported, "--d " + std::to_string(a.d) + ": d must be between 1 and 64"});
-  if (auto r = mvq::validate(mvq::vq_config{a.k, static_cast<std::uint8_t>(a.d)}, opt.nm); !r)
-    return mvq_cli::report({errc::unsupported, "--d " + std::to_string(a.d) + " with --nm " + mvq::to_string(opt.nm) +
-                                                   ": " + r.error().message});
-  const auto order = *io::parse_reduction_order(a.layout);
+    return mvq_cli::report(
+        {errc::unsupported, "--d " + std::to_string(a.d) + ": " + mvq::sentence(mvq::config_error::vq_dim_range)});
+  opt.vq = {a.k, static_cast<std::uint8_t>(a.d)};
+  if (const char* e = mvq::check(opt.vq); *e)
+    return mvq_cli::report({errc::invalid_argument, "--k " + std::to_string(a.k) + ": " + e});
+  if (const char* e = mvq::check(opt.vq, opt.nm); *e)
+    return mvq_cli::report(
+        {errc::unsupported, "--d " + std::to_string(a.d) + " with --nm " + mvq::to_string(opt.nm) + ": " + e});
+  const auto order = *mvq::parse_reduction_order(a.layout);
   // An unsupported d or N:M fails here, before any file is read.
   if (auto r = quant::validate(opt, 1, a.d, 0, 0); !r)
     return mvq_cli::report({r.error().code, "--method " + a.method + " --d " + std::to_string(a.d) +
@@ -262,9 +258,12 @@ int run(compress_args a) {
     }
     layer_result L;
     L.name = t->name;
-    L.info = {t->name, a.method, t->shape, order};
+    L.info = {t->name, a.method, t->shape};
+    // The layout records ohwi only where it differs from oihw (a kernel with more than one tap).
+    quant::compress_options lo = opt;
+    lo.order = t->shape.size() >= 3 && cols != t->shape[1] ? order : mvq::reduction_order::oihw;
     auto t0 = std::chrono::steady_clock::now();
-    auto cm = quant::compress(mvq::matrix_view<const float>(wr.data(), rows, cols), opt,
+    auto cm = quant::compress(mvq::matrix_view<const float>(wr.data(), rows, cols), lo,
                               mvq::matrix_view<const float>(x.data(), x_rows, x_rows ? cols : 0), &L.stats);
     L.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!cm) {
@@ -321,8 +320,8 @@ int run(compress_args a) {
     nlohmann::ordered_json j;
     j["name"] = L.name;
     j["method"] = L.info.method;
-    j["k"] = l.k;
-    j["d"] = l.d;
+    j["k"] = l.k();
+    j["d"] = l.d();
     j["n"] = l.nm.n;
     j["m"] = l.nm.m;
     j["n_weights"] = L.n_weights;
@@ -359,7 +358,7 @@ int run(compress_args a) {
     auto const& l = L.matrix.layout;
     bool has_out = s.output_norm2 && s.output_err2;
     std::printf("%-32s %-18s %-6s %6u %3u %5s %8.3f %9s %9s %8.2f\n", L.name.c_str(),
-                shape_str(L.info.shape).c_str(), L.info.method.c_str(), l.k, l.d, mvq::to_string(l.nm).c_str(),
+                shape_str(L.info.shape).c_str(), L.info.method.c_str(), l.k(), l.d(), mvq::to_string(l.nm).c_str(),
                 l.bits_per_weight(), fmt_db(db(s.weight_norm2, s.weight_err2), true).c_str(),
                 fmt_db(has_out ? db(*s.output_norm2, *s.output_err2) : std::nullopt, has_out).c_str(), L.seconds);
   }

@@ -52,16 +52,16 @@ int run_emulate(emulate_args const& a) {
       return mvq_cli::report({errc::invalid_argument, a.weights + ": holds no compressed layer"});
     auto const& l = f->layers().front().layout;
     c.pe = hw::pe_kind::vq_decode;
-    c.vq = {l.k, static_cast<std::uint8_t>(l.d)};
+    c.vq = {l.k(), static_cast<std::uint8_t>(l.d())};
     c.nm = l.nm;
     weights_note = a.weights + " (" + std::to_string(f->layers().size()) + " compressed layers; K=" +
-                   std::to_string(l.k) + " d=" + std::to_string(l.d) + " N:M " + mvq::to_string(l.nm) + ")";
+                   std::to_string(l.k()) + " d=" + std::to_string(l.d()) + " N:M " + mvq::to_string(l.nm) + ")";
   }
   if (!a.nm.empty()) {
-    mvq::nm_pattern p;
-    if (!hw::detail::ss_parse_nm(a.nm, p))
-      return mvq_cli::report({errc::invalid_argument, "--nm must be 'N:M' with 1 <= N <= M <= 16, got '" + a.nm + "'"});
-    c.nm = p;
+    auto p = mvq::parse_nm_pattern(a.nm);
+    if (!p) return mvq_cli::report({errc::invalid_argument, "--nm: " + p.error().message});
+    if (p->dense()) return mvq_cli::report({errc::invalid_argument, "--nm 0:0 is dense: leave --nm out"});
+    c.nm = *p;
     if (c.pe == hw::pe_kind::dense_mac) c.pe = hw::pe_kind::sparse_nm;
   }
   if (!a.vq.empty()) {

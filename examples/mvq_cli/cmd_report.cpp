@@ -62,13 +62,8 @@ struct weight_layer {
 };
 
 result<mvq::nm_pattern> parse_nm(std::string const& s) {
-  unsigned n = 0, m = 0;
-  char colon = 0;
-  std::istringstream in(s);
-  if (!(in >> n >> colon >> m) || colon != ':' || !in.eof() || n > 255 || m > 255)
-    return fail(errc::invalid_argument, "--nm '" + s + "': expected N:M, e.g. 2:4");
-  mvq::nm_pattern p{static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(m)};
-  if (auto v = mvq::validate(p); !v) return fail(errc::invalid_argument, "--nm '" + s + "': " + v.error().message);
+  auto p = mvq::parse_nm_pattern(s);
+  if (!p) return fail(errc::invalid_argument, "--nm: " + p.error().message);
   return p;
 }
 
@@ -77,8 +72,7 @@ std::uint64_t layout_bits(std::uint64_t rows, std::uint64_t cols, std::uint32_t 
   mvq::compressed_layout l;
   l.rows = rows;
   l.cols = cols;
-  l.d = d;
-  l.k = mvq::quant::clamped_k(k, rows * cols / d);
+  l.vq = {mvq::quant::clamped_k(k, rows * cols / d), static_cast<std::uint8_t>(d)};
   l.nm = nm;
   l.masks = nm.dense() ? mvq::mask_encoding::none : mvq::mask_encoding::pattern;
   l.codebook = mvq::codebook_dtype::i8;
@@ -148,8 +142,7 @@ result<std::vector<weight_layer>> compress_network(report_args const& a, std::ve
       if (w.empty()) w = synthetic_weights(rows_s, wl.cols, a.seed * 1000003u + index * 131u);
       mvq::quant::compress_options o;
       o.method = mvq::quant::method::mvq;
-      o.k = a.k;
-      o.d = a.d;
+      o.vq = {a.k, static_cast<std::uint8_t>(a.d)};
       o.nm = nm;
       o.masks = mvq::mask_encoding::pattern;
       o.codebook = mvq::codebook_dtype::i8;

@@ -8,7 +8,7 @@
 #define MVQ_ODR_TU_BODY                                                                           \
   {                                                                                              \
     using namespace mvq;                                                                         \
-    compressed_layout l{.rows = 3, .cols = 16, .k = 16, .d = 8, .nm = {2, 4},                    \
+    compressed_layout l{.rows = 3, .cols = 16, .vq = {16, 8}, .nm = {2, 4},                    \
                         .masks = mask_encoding::pattern};                                        \
     auto m = compressed_matrix::allocate(l).value();                                             \
     for (std::size_t i = 0; i < m.codebook.size(); ++i) m.codebook[i] = static_cast<float>(i);   \

@@ -5,7 +5,7 @@
 
 int main() {
   using namespace mvq;
-  constexpr compressed_layout l{.rows = 2, .cols = 8, .k = 4, .d = 4};
+  constexpr compressed_layout l{.rows = 2, .cols = 8, .vq = {4, 4}};
   auto m = compressed_matrix::allocate(l);
   if (!m) return 1;
   m->codebook[0] = 1.5f;

@@ -5,7 +5,7 @@
 
 int main() {
   using namespace mvq;
-  compressed_layout bad{.rows = 2, .cols = 10, .k = 16, .d = 4};
+  compressed_layout bad{.rows = 2, .cols = 10, .vq = {16, 4}};
   auto r = compressed_matrix::allocate(bad);
   if (r || r.error().code != errc::shape_mismatch) {
     std::puts("expected a shape_mismatch error for a row length that d does not divide");

@@ -37,10 +37,10 @@ static_assert(pattern_bitmap(sparse_2_4, 4) == 0b1010);
 static_assert(pattern_rank(sparse_2_8, pattern_bitmap(sparse_2_8, 27)) == 27);
 
 // layout arithmetic is constexpr
-constexpr compressed_layout l{.rows = 128, .cols = 512, .k = 256, .d = 8};
+constexpr compressed_layout l{.rows = 128, .cols = 512, .vq = {256, 8}};
 static_assert(l.index_bytes_per_row() == 64);
 static_assert(l.stored_bits() == 128u * 64 * 8 + 256u * 8 * 32);
-constexpr compressed_layout one_bit{.rows = 4096, .cols = 4096, .k = 16, .d = 4, .codebook = codebook_dtype::i8};
+constexpr compressed_layout one_bit{.rows = 4096, .cols = 4096, .vq = {16, 4}, .codebook = codebook_dtype::i8};
 static_assert(one_bit.bits_per_weight() > 1.0 && one_bit.bits_per_weight() < 1.001);
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "mvq/core/config.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/core/matrix_view.hpp"
+#include "mvq/core/reduction_order.hpp"
 
 namespace mvq::inline v0 {
 
@@ -51,17 +52,23 @@ enum class codebook_dtype : std::uint8_t { f32, f16, i8 };
 }
 
 /// Runtime shape and parameters of a compressed matrix; everything else about its storage derives from these.
+/// K, d and N:M are spelled by the same `vq_config` and `nm_pattern` the kernels and the emulator take as
+/// template parameters; `k()` and `d()` are shorthands that read `vq`.
 struct compressed_layout {
   std::size_t rows = 0;       ///< output channels
   std::size_t cols = 0;       ///< reduction length, a multiple of d
-  std::uint32_t k = 0;        ///< codebook size, a power of two in [2, 65536]
-  std::uint32_t d = 0;        ///< sub-vector (codeword) dimension
+  vq_config vq{};             ///< K (a power of two in [2, 65536]) and d
   nm_pattern nm{};            ///< {0, 0}: dense
+  reduction_order order = reduction_order::oihw;  ///< column order of a conv weight (core/reduction_order.hpp)
   mask_encoding masks = mask_encoding::none;   ///< none exactly when nm is dense
   codebook_dtype codebook = codebook_dtype::f32;
 
-  [[nodiscard]] constexpr unsigned index_bits() const noexcept { return mvq::index_bits(k); }
-  [[nodiscard]] constexpr std::size_t subvectors_per_row() const noexcept { return d ? cols / d : 0; }
+  /// Codebook size K (`vq.codebook_size`).
+  [[nodiscard]] constexpr std::uint32_t k() const noexcept { return vq.codebook_size; }
+  /// Sub-vector dimension d (`vq.subvector_dim`).
+  [[nodiscard]] constexpr std::uint32_t d() const noexcept { return vq.subvector_dim; }
+  [[nodiscard]] constexpr unsigned index_bits() const noexcept { return mvq::index_bits(k()); }
+  [[nodiscard]] constexpr std::size_t subvectors_per_row() const noexcept { return d() ? cols / d() : 0; }
   [[nodiscard]] constexpr std::size_t subvectors() const noexcept { return rows * subvectors_per_row(); }
   [[nodiscard]] constexpr std::size_t index_bytes_per_row() const noexcept {
     return packed_bytes(subvectors_per_row(), index_bits());
@@ -78,7 +85,7 @@ struct compressed_layout {
   /// All stored bits: indices + masks + codebook (+ the 32-bit scale of an i8 codebook).
   [[nodiscard]] constexpr std::uint64_t stored_bits() const noexcept {
     std::uint64_t b = std::uint64_t{rows} * (index_bytes_per_row() + mask_bytes_per_row()) * 8;
-    b += std::uint64_t{k} * d * codebook_entry_bits();
+    b += std::uint64_t{k()} * d() * codebook_entry_bits();
     if (codebook == codebook_dtype::i8) b += 32;
     return b;
   }
@@ -91,16 +98,14 @@ struct compressed_layout {
 
 /// Checks a layout's parameters and that its arrays cannot overflow `size_t`.
 [[nodiscard]] inline result<void> validate(compressed_layout const& l) {
-  if (auto r = validate(vq_config{.codebook_size = l.k, .subvector_dim = static_cast<std::uint8_t>(l.d)});
-      !r || l.d > max_subvector_dim)
-    return fail(errc::invalid_argument, "compressed layout: k = " + std::to_string(l.k) + ", d = " +
-                                            std::to_string(l.d) + ": " +
-                                            (r ? std::string("d must be between 1 and 64") : r.error().message));
-  if (auto r = validate(vq_config{l.k, static_cast<std::uint8_t>(l.d)}, l.nm); !r)
-    return fail(errc::invalid_argument, "compressed layout: " + r.error().message);
-  if (l.cols % l.d != 0)
+  if (const char* e = check(l.vq, l.nm); *e)
+    return fail(errc::invalid_argument, "compressed layout: k = " + std::to_string(l.k()) + ", d = " +
+                                            std::to_string(l.d()) + ", N:M " + to_string(l.nm) + ": " + e);
+  if (l.order != reduction_order::oihw && l.order != reduction_order::ohwi)
+    return fail(errc::invalid_argument, "compressed layout: the reduction order is neither oihw nor ohwi");
+  if (l.cols % l.d() != 0)
     return fail(errc::shape_mismatch, "compressed layout: the row length " + std::to_string(l.cols) +
-                                          " is not a multiple of d = " + std::to_string(l.d));
+                                          " is not a multiple of d = " + std::to_string(l.d()));
   if (l.nm.dense() != (l.masks == mask_encoding::none))
     return fail(errc::invalid_argument,
                 "compressed layout: a mask encoding is required exactly when the N:M pattern is not dense");
@@ -134,7 +139,7 @@ struct compressed_matrix_view {
   }
   /// Codeword j as a span of d floats.
   [[nodiscard]] std::span<const float> codeword(std::uint32_t j) const noexcept {
-    return codebook.subspan(std::size_t{j} * layout.d, layout.d);
+    return codebook.subspan(std::size_t{j} * layout.d(), layout.d());
   }
 };
 
@@ -150,8 +155,8 @@ struct compressed_matrix_view {
                                             " elements, the layout needs " + std::to_string(want));
     return {};
   };
-  if (auto r = expect(v.codebook.size(), std::size_t{l.k} * l.d, "codebook"); !r) return r;
-  if (auto r = expect(v.codebook_i8.size(), l.codebook == codebook_dtype::i8 ? std::size_t{l.k} * l.d : 0,
+  if (auto r = expect(v.codebook.size(), std::size_t{l.k()} * l.d(), "codebook"); !r) return r;
+  if (auto r = expect(v.codebook_i8.size(), l.codebook == codebook_dtype::i8 ? std::size_t{l.k()} * l.d() : 0,
                       "codebook_i8");
       !r)
     return r;
@@ -204,8 +209,8 @@ struct compressed_matrix {
     if (auto r = validate(l); !r) return tl::unexpected(r.error());
     compressed_matrix m;
     m.layout = l;
-    m.codebook.assign(std::size_t{l.k} * l.d, 0.0f);
-    if (l.codebook == codebook_dtype::i8) m.codebook_i8.assign(std::size_t{l.k} * l.d, 0);
+    m.codebook.assign(std::size_t{l.k()} * l.d(), 0.0f);
+    if (l.codebook == codebook_dtype::i8) m.codebook_i8.assign(std::size_t{l.k()} * l.d(), 0);
     m.indices.assign(l.rows * l.index_bytes_per_row(), 0);
     m.masks.assign(l.rows * l.mask_bytes_per_row(), 0);
     return m;
@@ -219,7 +224,7 @@ inline void decompress(compressed_matrix_view const& v, matrix_view<float> out) 
   for (std::size_t r = 0; r < l.rows; ++r) {
     for (std::size_t s = 0; s < l.subvectors_per_row(); ++s) {
       auto cw = v.codeword(v.index(r, s));
-      for (std::size_t t = 0; t < l.d; ++t) out(r, s * l.d + t) = cw[t];
+      for (std::size_t t = 0; t < l.d(); ++t) out(r, s * l.d() + t) = cw[t];
     }
     if (!l.nm.dense()) {
       for (std::size_t g = 0; g < l.groups_per_row(); ++g) {

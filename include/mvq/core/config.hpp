@@ -7,8 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "mvq/core/error.hpp"
+#include "mvq/core/sentences.hpp"
 
 namespace mvq::inline v0 {
 
@@ -37,34 +39,38 @@ inline constexpr std::uint8_t max_subvector_dim = 64;
 /// Largest codebook a `vq_config` may have (16-bit indices).
 inline constexpr std::uint32_t max_codebook_size = 65536;
 
-/// Empty when `p` is valid, else a sentence saying what is wrong. Shared by `static_assert`s and runtime checks.
-[[nodiscard]] constexpr const char* check(nm_pattern p) noexcept {
-  if (p.dense()) return "";
-  if (p.m == 0) return "nm_pattern: M must be at least 1 unless the pattern is {0, 0} (dense).";
-  if (p.m > max_nm_group) return "nm_pattern: M must be at most 16.";
-  if (p.n == 0) return "nm_pattern: N must be at least 1; {0, 0} is the only spelling of dense.";
-  if (p.n > p.m) return "nm_pattern: N must not exceed M.";
-  return "";
+/// What is wrong with `p` (`config_error::none` when it is valid).
+[[nodiscard]] constexpr config_error diagnose(nm_pattern p) noexcept {
+  if (p.dense()) return config_error::none;
+  if (p.m == 0) return config_error::nm_m_zero;
+  if (p.m > max_nm_group) return config_error::nm_m_too_large;
+  if (p.n == 0) return config_error::nm_n_zero;
+  if (p.n > p.m) return config_error::nm_n_above_m;
+  return config_error::none;
 }
 
-/// Empty when `v` is valid, else a sentence saying what is wrong.
-[[nodiscard]] constexpr const char* check(vq_config v) noexcept {
-  if (v.codebook_size < 2 || v.codebook_size > max_codebook_size)
-    return "vq_config: codebook_size must be between 2 and 65536.";
-  if (!std::has_single_bit(v.codebook_size)) return "vq_config: codebook_size must be a power of two.";
-  if (v.subvector_dim == 0 || v.subvector_dim > max_subvector_dim)
-    return "vq_config: subvector_dim must be between 1 and 64.";
-  return "";
+/// What is wrong with `v`.
+[[nodiscard]] constexpr config_error diagnose(vq_config v) noexcept {
+  if (v.codebook_size < 2 || v.codebook_size > max_codebook_size) return config_error::vq_codebook_range;
+  if (!std::has_single_bit(v.codebook_size)) return config_error::vq_codebook_power;
+  if (v.subvector_dim == 0 || v.subvector_dim > max_subvector_dim) return config_error::vq_dim_range;
+  return config_error::none;
 }
 
-/// Empty when the pair is valid, else a sentence: each sub-vector must hold whole N:M groups.
-[[nodiscard]] constexpr const char* check(vq_config v, nm_pattern p) noexcept {
-  if (const char* e = check(v); *e) return e;
-  if (const char* e = check(p); *e) return e;
-  if (!p.dense() && v.subvector_dim % p.m != 0)
-    return "nm_pattern: the sub-vector dimension must be a multiple of M, so each sub-vector holds whole N:M groups.";
-  return "";
+/// What is wrong with the pair: each part on its own, then each sub-vector must hold whole N:M groups.
+[[nodiscard]] constexpr config_error diagnose(vq_config v, nm_pattern p) noexcept {
+  if (auto e = diagnose(v); e != config_error::none) return e;
+  if (auto e = diagnose(p); e != config_error::none) return e;
+  if (!p.dense() && v.subvector_dim % p.m != 0) return config_error::vq_dim_multiple_of_m;
+  return config_error::none;
 }
+
+/// Empty when `p` is valid, else its sentence (core/sentences.hpp). Shared by `static_assert`s and runtime checks.
+[[nodiscard]] constexpr const char* check(nm_pattern p) noexcept { return sentence(diagnose(p)); }
+/// Empty when `v` is valid, else its sentence.
+[[nodiscard]] constexpr const char* check(vq_config v) noexcept { return sentence(diagnose(v)); }
+/// Empty when the pair is valid, else its sentence.
+[[nodiscard]] constexpr const char* check(vq_config v, nm_pattern p) noexcept { return sentence(diagnose(v, p)); }
 
 /// Runtime form of the checks above, for values that come from files or the command line.
 template <class... Cfg>
@@ -92,6 +98,31 @@ template <class... Cfg>
   return p.dense() ? std::string("dense") : std::to_string(p.n) + ":" + std::to_string(p.m);
 }
 
+/// Parses "N:M" (decimal, no spaces; "0:0" is dense) into a validated pattern. The one N:M parser: every CLI
+/// option and the SCALE-Sim reader use it, and the error says what was expected.
+[[nodiscard]] inline result<nm_pattern> parse_nm_pattern(std::string_view s) {
+  auto bad = [&](std::string_view why) {
+    return fail(errc::invalid_argument, "N:M pattern '" + std::string(s) + "': " + std::string(why));
+  };
+  const auto colon = s.find(':');
+  if (colon == std::string_view::npos) return bad("expected N:M, e.g. 2:4");
+  auto number = [](std::string_view t, unsigned& out) {
+    if (t.empty() || t.size() > 3) return false;
+    out = 0;
+    for (char ch : t) {
+      if (ch < '0' || ch > '9') return false;
+      out = out * 10 + static_cast<unsigned>(ch - '0');
+    }
+    return true;
+  };
+  unsigned n = 0, m = 0;
+  if (!number(s.substr(0, colon), n) || !number(s.substr(colon + 1), m)) return bad("expected N:M, e.g. 2:4");
+  if (n > 255 || m > 255) return bad(sentence(config_error::nm_m_too_large));
+  const nm_pattern p{static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(m)};
+  if (const char* e = check(p); *e) return bad(e);
+  return p;
+}
+
 /// Named configurations; they show up in test and benchmark names.
 inline constexpr vq_config k256_d4{.codebook_size = 256, .subvector_dim = 4};
 inline constexpr vq_config k256_d8{.codebook_size = 256, .subvector_dim = 8};
@@ -106,16 +137,7 @@ inline constexpr nm_pattern sparse_2_8{.n = 2, .m = 8};
 /// Compile-time face of a validated pair: a bad configuration is a compile error whose message is a sentence.
 template <vq_config V, nm_pattern P = nm_pattern{}>  // clang 14 rejects a bare `= {}` here
 struct vq_traits {
-  static_assert(V.codebook_size >= 2 && V.codebook_size <= max_codebook_size,
-                "vq_config: codebook_size must be between 2 and 65536.");
-  static_assert(std::has_single_bit(V.codebook_size), "vq_config: codebook_size must be a power of two.");
-  static_assert(V.subvector_dim >= 1 && V.subvector_dim <= max_subvector_dim,
-                "vq_config: subvector_dim must be between 1 and 64.");
-  static_assert(P.dense() || (P.m >= 1 && P.m <= max_nm_group), "nm_pattern: M must be between 1 and 16.");
-  static_assert(P.dense() || (P.n >= 1 && P.n <= P.m),
-                "nm_pattern: N must be between 1 and M; {0, 0} is the only spelling of dense.");
-  static_assert(P.dense() || V.subvector_dim % P.m == 0,
-                "nm_pattern: the sub-vector dimension must be a multiple of M, so each sub-vector holds whole N:M groups.");
+  static_assert(require_valid<diagnose(V, P)>);
 
   static constexpr vq_config config = V;
   static constexpr nm_pattern pattern = P;

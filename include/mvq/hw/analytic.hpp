@@ -219,7 +219,7 @@ namespace detail {
 /// Compile-time form: `static_assert(hw::cycles<cfg>(layer) <= budget)`. An invalid `C` is a compile error.
 template <array_config C>
 [[nodiscard]] constexpr std::uint64_t cycles(layer const& l) noexcept {
-  static_assert(*check(C) == '\0', "array_config: invalid configuration; call hw::check(config) for the reason.");
+  static_assert(require_valid<diagnose(C)>);
   return cycles(C, l);
 }
 

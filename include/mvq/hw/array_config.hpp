@@ -11,6 +11,7 @@
 
 #include "mvq/core/config.hpp"
 #include "mvq/core/error.hpp"
+#include "mvq/core/sentences.hpp"
 
 namespace mvq::inline v0::hw {
 
@@ -79,42 +80,37 @@ inline constexpr std::uint32_t max_array_side = 4096;
 /// Largest EWS register file depth accepted.
 inline constexpr std::uint16_t max_register_file_depth = 1024;
 
-/// Empty when `c` is valid, else a sentence saying what is wrong. The `systolic_array<C>` static_asserts and
-/// `validate()` report exactly these sentences.
-[[nodiscard]] constexpr const char* check(array_config const& c) noexcept {
-  if (c.rows < 1 || c.rows > max_array_side) return "array_config: rows must be between 1 and 4096.";
-  if (c.cols < 1 || c.cols > max_array_side) return "array_config: cols must be between 1 and 4096.";
-  if (static_cast<unsigned>(c.flow) > static_cast<unsigned>(dataflow::enhanced_weight_stationary))
-    return "array_config: flow must be one of ws, os, is, ews.";
-  if (static_cast<unsigned>(c.pe) > static_cast<unsigned>(pe_kind::vq_decode))
-    return "array_config: pe must be dense_mac, sparse_nm or vq_decode.";
-  if (static_cast<unsigned>(c.bandwidth) > static_cast<unsigned>(interface_bandwidth::user))
-    return "array_config: bandwidth must be calc or user.";
-  if (c.operand_bits < 1 || c.operand_bits > 32) return "array_config: operand_bits must be between 1 and 32.";
-  if (c.accumulator_bits < 2 * c.operand_bits || c.accumulator_bits > 64)
-    return "array_config: accumulator_bits must be at least twice operand_bits and at most 64.";
-  if (c.ifmap_sram_kb < 1 || c.filter_sram_kb < 1 || c.ofmap_sram_kb < 1)
-    return "array_config: every SRAM (ifmap, filter, ofmap) must hold at least 1 kB.";
+/// What is wrong with `c` (`config_error::none` when it is valid); the sentences are core's table
+/// (core/sentences.hpp), so `systolic_array<C>`'s static_assert and `validate()` report exactly the same text.
+[[nodiscard]] constexpr config_error diagnose(array_config const& c) noexcept {
+  using e = config_error;
+  if (c.rows < 1 || c.rows > max_array_side) return e::array_rows;
+  if (c.cols < 1 || c.cols > max_array_side) return e::array_cols;
+  if (static_cast<unsigned>(c.flow) > static_cast<unsigned>(dataflow::enhanced_weight_stationary)) return e::array_flow;
+  if (static_cast<unsigned>(c.pe) > static_cast<unsigned>(pe_kind::vq_decode)) return e::array_pe;
+  if (static_cast<unsigned>(c.bandwidth) > static_cast<unsigned>(interface_bandwidth::user)) return e::array_bandwidth;
+  if (c.operand_bits < 1 || c.operand_bits > 32) return e::array_operand_bits;
+  if (c.accumulator_bits < 2 * c.operand_bits || c.accumulator_bits > 64) return e::array_accumulator_bits;
+  if (c.ifmap_sram_kb < 1 || c.filter_sram_kb < 1 || c.ofmap_sram_kb < 1) return e::array_sram_min;
   if (c.ifmap_sram_kb > (1u << 22) || c.filter_sram_kb > (1u << 22) || c.ofmap_sram_kb > (1u << 22))
-    return "array_config: an SRAM larger than 4 GB is not supported.";
-  if (c.bandwidth == interface_bandwidth::user && c.dram_words_per_cycle < 1)
-    return "array_config: USER bandwidth needs dram_words_per_cycle of at least 1.";
+    return e::array_sram_max;
+  if (c.bandwidth == interface_bandwidth::user && c.dram_words_per_cycle < 1) return e::array_user_bandwidth;
   if (c.wrf_depth < 1 || c.arf_depth < 1 || c.prf_depth < 1 || c.wrf_depth > max_register_file_depth ||
       c.arf_depth > max_register_file_depth || c.prf_depth > max_register_file_depth)
-    return "array_config: the EWS register files (wrf_depth, arf_depth, prf_depth) must hold between 1 and 1024 entries.";
-  if (c.clock_mhz < 1) return "array_config: clock_mhz must be at least 1.";
-  if (const char* e = mvq::check(c.nm); *e) return e;
-  if (c.pe == pe_kind::dense_mac && !c.nm.dense())
-    return "array_config: dense_mac PEs cannot exploit an N:M pattern; use pe_kind::sparse_nm or leave nm dense.";
-  if (c.pe == pe_kind::sparse_nm && c.nm.dense())
-    return "array_config: sparse_nm PEs need a non-dense N:M pattern in nm.";
+    return e::array_register_files;
+  if (c.clock_mhz < 1) return e::array_clock;
+  if (auto n = mvq::diagnose(c.nm); n != e::none) return n;
+  if (c.pe == pe_kind::dense_mac && !c.nm.dense()) return e::array_dense_nm;
+  if (c.pe == pe_kind::sparse_nm && c.nm.dense()) return e::array_sparse_dense;
   if (c.pe == pe_kind::vq_decode) {
-    if (const char* e = mvq::check(c.vq, c.nm); *e) return e;
-    if (c.codebook_rf_entries != 0 && c.codebook_rf_entries < c.vq.codebook_size)
-      return "array_config: the codebook register file must hold at least K codewords.";
+    if (auto v = mvq::diagnose(c.vq, c.nm); v != e::none) return v;
+    if (c.codebook_rf_entries != 0 && c.codebook_rf_entries < c.vq.codebook_size) return e::array_codebook_rf;
   }
-  return "";
+  return e::none;
 }
+
+/// Empty when `c` is valid, else its sentence.
+[[nodiscard]] constexpr const char* check(array_config const& c) noexcept { return sentence(diagnose(c)); }
 
 /// Runtime form of `check`: the error names the configuration source (a `.cfg` file name, "--config", ...).
 [[nodiscard]] inline result<void> validate(array_config const& c, std::string_view source = "array_config") {

@@ -334,7 +334,7 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
                                           std::to_string(w.rows()));
   if (x.rows() == 0 || w.rows() == 0 || x.cols() == 0)
     return fail(errc::shape_mismatch, "simulate: M, N and K must all be at least 1");
-  if (x.cols() > kernel::int8_conventions::max_reduction)
+  if (x.cols() > int8_conventions::max_reduction)
     return fail(errc::too_large, "simulate: the reduction length exceeds what an int32 accumulator holds");
   if ((x.rows() + 1) * cfg.wrf_depth * 2 >= (std::size_t{1} << 31) || w.rows() >= (std::size_t{1} << 31))
     return fail(errc::too_large, "simulate: M and N must stay below 2^30 / wrf_depth (stream tokens are 32-bit)");

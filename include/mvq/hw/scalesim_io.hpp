@@ -65,16 +65,12 @@ namespace detail {
   return ec == std::errc{} && p == s.data() + s.size();
 }
 
-/// "N:M" → pattern; "1:1"… "M:M" are accepted (they keep every weight).
-[[nodiscard]] inline bool ss_parse_nm(std::string_view s, nm_pattern& out) noexcept {
-  s = ss_trim(s);
-  const auto colon = s.find(':');
-  std::uint32_t n = 0, m = 0;
-  if (colon == std::string_view::npos || !ss_parse_u32(s.substr(0, colon), n) || !ss_parse_u32(s.substr(colon + 1), m))
-    return false;
-  if (n > 255 || m > 255) return false;
-  out = {static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(m)};
-  return *mvq::check(out) == '\0' && !out.dense();
+/// A sparse "N:M" field (spaces around it trimmed) through core's one parser; "1:1"… "M:M" are accepted (they
+/// keep every weight), "0:0" is not (a sparsity column names a sparse pattern).
+[[nodiscard]] inline result<nm_pattern> ss_parse_nm(std::string_view s) {
+  auto p = parse_nm_pattern(ss_trim(s));
+  if (p && p->dense()) return fail(errc::invalid_argument, "N:M pattern '0:0' is dense; a sparse pattern is expected");
+  return p;
 }
 
 [[nodiscard]] inline std::vector<std::string_view> ss_split_csv(std::string_view line) {
@@ -208,7 +204,12 @@ void ss_for_each_line(std::string_view text, F&& f) {
         else return bad(ln, "PeKind must be dense, sparse or vq, got '" + std::string(val) + "'");
         return true;
       }
-      if (key == "nm") return detail::ss_parse_nm(val, out.array.nm) || bad(ln, "NM must be 'N:M' with 1 <= N <= M <= 16");
+      if (key == "nm") {
+        auto p = detail::ss_parse_nm(val);
+        if (!p) return bad(ln, "NM must be a sparse N:M pattern: " + p.error().message);
+        out.array.nm = *p;
+        return true;
+      }
       if (key == "vq") {
         const auto comma = val.find(',');
         std::uint32_t kk = 0, d = 0;
@@ -280,7 +281,9 @@ void ss_for_each_line(std::string_view text, F&& f) {
     if (nl.name.empty()) return bad("missing layer name");
     nm_pattern sp{};
     if (f.size() > 1 && f.back().find(':') != std::string_view::npos) {
-      if (!detail::ss_parse_nm(f.back(), sp)) return bad("Sparsity must be 'N:M' with 1 <= N <= M <= 16, got '" + std::string(f.back()) + "'");
+      auto parsed = detail::ss_parse_nm(f.back());
+      if (!parsed) return bad("Sparsity must be a sparse N:M pattern: " + parsed.error().message);
+      sp = *parsed;
       f.pop_back();
     }
     std::vector<std::uint32_t> v(f.size(), 0);

@@ -57,24 +57,6 @@ inline constexpr std::string_view mvq_format_key = "mvq_format";
 /// Prefix of the per-layer metadata keys (`"mvq:<name>"`).
 inline constexpr std::string_view mvq_layer_key_prefix = "mvq:";
 
-/// Order of the reduction (column) axis of a weight tensor [O, I, spatial...]; see the file comment.
-enum class reduction_order : std::uint8_t {
-  oihw,  ///< I outer, spatial inner: the tensor's own row-major order
-  ohwi,  ///< spatial outer, I inner
-};
-
-/// "oihw" or "ohwi".
-[[nodiscard]] constexpr std::string_view to_string(reduction_order o) noexcept {
-  return o == reduction_order::oihw ? "oihw" : "ohwi";
-}
-
-/// Parses "oihw" / "ohwi".
-[[nodiscard]] constexpr std::optional<reduction_order> parse_reduction_order(std::string_view s) noexcept {
-  if (s == "oihw") return reduction_order::oihw;
-  if (s == "ohwi") return reduction_order::ohwi;
-  return std::nullopt;
-}
-
 /// Parses "f32" / "f16" / "i8".
 [[nodiscard]] constexpr std::optional<codebook_dtype> parse_codebook_dtype(std::string_view s) noexcept {
   if (s == "f32") return codebook_dtype::f32;
@@ -111,38 +93,34 @@ enum class reduction_order : std::uint8_t {
   return std::pair{static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(cols)};
 }
 
-/// Reorders the columns of `in` (a tensor of `shape` [O, I, spatial...], row-major, i.e. `oihw`) into `order`.
-/// `in.size()` must equal the shape's element count. Also used for calibration rows, whose columns follow the
-/// weight's oihw order: pass the shape [rows, I, spatial...].
+namespace detail {
+/// Shared body of the two tensor-shaped reorders: rows = shape[0], I = shape[1].
+[[nodiscard]] inline std::vector<float> reorder_tensor(std::span<const float> in, std::span<const std::uint64_t> shape,
+                                                       reduction_order from, reduction_order to) {
+  std::vector<float> out(in.begin(), in.end());
+  if (from == to || shape.size() < 3 || in.empty()) return out;
+  const std::size_t rows = shape[0], cols = in.size() / rows;
+  // The shape's element count equals in.size() (caller contract), so the reorder's own checks cannot fail.
+  (void)reorder_columns(matrix_view<const float>(in.data(), rows, cols), shape[1], from, to,
+                        matrix_view<float>(out.data(), rows, cols));
+  return out;
+}
+}  // namespace detail
+
+/// Reorders the columns of `in` (a tensor of `shape` [O, I, spatial...], row-major, i.e. `oihw`) into `order`
+/// (core's `reorder_columns`). `in.size()` must equal the shape's element count. Also used for calibration rows,
+/// whose columns follow the weight's oihw order: pass the shape [rows, I, spatial...].
 [[nodiscard]] inline std::vector<float> to_reduction_order(std::span<const float> in,
                                                            std::span<const std::uint64_t> shape,
                                                            reduction_order order) {
-  std::vector<float> out(in.begin(), in.end());
-  if (order == reduction_order::oihw || shape.size() < 3) return out;
-  const std::size_t rows = shape[0], ch = shape[1];
-  std::size_t sp = 1;
-  for (std::size_t i = 2; i < shape.size(); ++i) sp *= shape[i];
-  const std::size_t cols = ch * sp;
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t i = 0; i < ch; ++i)
-      for (std::size_t s = 0; s < sp; ++s) out[r * cols + s * ch + i] = in[r * cols + i * sp + s];
-  return out;
+  return detail::reorder_tensor(in, shape, reduction_order::oihw, order);
 }
 
 /// Inverse of `to_reduction_order`: columns in `order` back to the tensor's row-major (oihw) order.
 [[nodiscard]] inline std::vector<float> from_reduction_order(std::span<const float> in,
                                                              std::span<const std::uint64_t> shape,
                                                              reduction_order order) {
-  std::vector<float> out(in.begin(), in.end());
-  if (order == reduction_order::oihw || shape.size() < 3) return out;
-  const std::size_t rows = shape[0], ch = shape[1];
-  std::size_t sp = 1;
-  for (std::size_t i = 2; i < shape.size(); ++i) sp *= shape[i];
-  const std::size_t cols = ch * sp;
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t i = 0; i < ch; ++i)
-      for (std::size_t s = 0; s < sp; ++s) out[r * cols + i * sp + s] = in[r * cols + s * ch + i];
-  return out;
+  return detail::reorder_tensor(in, shape, order, reduction_order::oihw);
 }
 
 /// What the format records about a compressed layer besides its `compressed_layout`.
@@ -150,7 +128,6 @@ struct mvq_layer_info {
   std::string name;                               ///< the original tensor name
   std::string method = "mvq";                     ///< "kmeans" (dense VQ) or "mvq" (N:M + masked k-means)
   std::vector<std::uint64_t> shape;               ///< the original tensor shape (≥ 2 dims)
-  reduction_order order = reduction_order::oihw;  ///< column order of the compressed matrix
 };
 
 namespace detail {
@@ -185,12 +162,12 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
 [[nodiscard]] inline std::string layer_metadata_json(mvq_layer_info const& info, compressed_layout const& l) {
   nlohmann::ordered_json j;
   j["method"] = info.method;
-  j["k"] = l.k;
-  j["d"] = l.d;
+  j["k"] = l.k();
+  j["d"] = l.d();
   j["n"] = l.nm.n;
   j["m"] = l.nm.m;
   j["shape"] = info.shape;
-  j["layout"] = std::string(to_string(info.order));
+  j["layout"] = std::string(to_string(l.order));
   j["index_bits"] = l.index_bits();
   j["mask_encoding"] = to_string(l.masks);
   j["codebook_dtype"] = to_string(l.codebook);
@@ -235,12 +212,12 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
   if (!m) return tl::unexpected(m.error());
   auto ib = uint_field("index_bits", 32);
   if (!ib) return tl::unexpected(ib.error());
-  l.k = static_cast<std::uint32_t>(*k);
-  l.d = static_cast<std::uint32_t>(*d);
+  // k ≤ 65536 and d ≤ 64 are bounded above, so the narrowing into vq_config is exact.
+  l.vq = vq_config{static_cast<std::uint32_t>(*k), static_cast<std::uint8_t>(*d)};
   l.nm = nm_pattern{static_cast<std::uint8_t>(*n), static_cast<std::uint8_t>(*m)};
-  if (auto r = validate(vq_config{l.k, static_cast<std::uint8_t>(l.d)}, l.nm); !r)
-    return fail(errc::corrupt_file, w + ": k = " + std::to_string(l.k) + ", d = " + std::to_string(l.d) + ", " +
-                                        to_string(l.nm) + ": " + r.error().message);
+  if (const char* e = check(l.vq, l.nm); *e)
+    return fail(errc::corrupt_file, w + ": k = " + std::to_string(l.k()) + ", d = " + std::to_string(l.d()) + ", " +
+                                        to_string(l.nm) + ": " + e);
   if (*ib != l.index_bits())
     return fail(errc::corrupt_file, w + ": index_bits = " + std::to_string(*ib) + " but log2 k = " +
                                         std::to_string(l.index_bits()));
@@ -250,7 +227,7 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
   if (!layout) return tl::unexpected(layout.error());
   auto order = parse_reduction_order(*layout);
   if (!order) return fail(errc::corrupt_file, w + ": layout '" + *layout + "' is not \"oihw\" or \"ohwi\"");
-  info.order = *order;
+  l.order = *order;
   auto enc_s = string_field("mask_encoding");
   if (!enc_s) return tl::unexpected(enc_s.error());
   auto enc = parse_mask_encoding(*enc_s);
@@ -278,10 +255,10 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
   if (!rc) return fail(errc::corrupt_file, rc.error().message);
   l.rows = rc->first;
   l.cols = rc->second;
-  if (l.cols % l.d != 0)
+  if (l.cols % l.d() != 0)
     return fail(errc::corrupt_file, w + ": the reduction length " + std::to_string(l.cols) + " of shape " +
                                         detail::shape_string(info.shape) + " is not a multiple of d = " +
-                                        std::to_string(l.d));
+                                        std::to_string(l.d()));
   if (!l.nm.dense() && l.cols % l.nm.m != 0)
     return fail(errc::corrupt_file, w + ": the reduction length " + std::to_string(l.cols) +
                                         " is not a multiple of M = " + std::to_string(l.nm.m));
@@ -312,7 +289,7 @@ struct mvq_layer {
   /// Dense fp32 weights in the original tensor's shape and (row-major) element order.
   [[nodiscard]] std::vector<float> decompress_dense() const {
     auto m = mvq::decompress(view());
-    return from_reduction_order(m, info.shape, info.order);
+    return from_reduction_order(m, info.shape, layout.order);
   }
 };
 
@@ -421,11 +398,11 @@ private:
       return {};
     };
 
-    const std::size_t n_cb = std::size_t{l.k} * l.d;
+    const std::size_t n_cb = std::size_t{l.k()} * l.d();
     const dtype cb_type = l.codebook == codebook_dtype::f32 ? dtype::f32
                           : l.codebook == codebook_dtype::f16 ? dtype::f16
                                                               : dtype::i8;
-    auto cb = tensor(tn.codebook, cb_type, {l.k, l.d});
+    auto cb = tensor(tn.codebook, cb_type, {l.k(), l.d()});
     if (!cb) return tl::unexpected(cb.error());
     L.codebook.resize(n_cb);
     auto u8 = [](std::byte b) { return std::to_integer<std::uint32_t>(b); };
@@ -519,7 +496,7 @@ public:
     // All four names are reserved even when a tensor is absent: the reader rejects a stray one.
     if (auto r = reserve({info.name, tn.codebook, tn.scale, tn.indices, tn.mask}); !r) return r;
 
-    const std::size_t n_cb = std::size_t{l.k} * l.d;
+    const std::size_t n_cb = std::size_t{l.k()} * l.d();
     std::vector<std::byte> cb;
     switch (l.codebook) {
       case codebook_dtype::f32:
@@ -541,7 +518,7 @@ public:
     const dtype cb_type = l.codebook == codebook_dtype::f32 ? dtype::f32
                           : l.codebook == codebook_dtype::f16 ? dtype::f16
                                                               : dtype::i8;
-    if (auto r = out_.add(tn.codebook, cb_type, {l.k, l.d}, cb); !r) return r;
+    if (auto r = out_.add(tn.codebook, cb_type, {l.k(), l.d()}, cb); !r) return r;
     if (l.codebook == codebook_dtype::i8) {
       const float s = m.codebook_scale;
       if (auto r = out_.add_f32(tn.scale, {1}, std::span<const float>(&s, 1)); !r) return r;

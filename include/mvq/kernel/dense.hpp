@@ -13,13 +13,18 @@
 #include "mvq/kernel/gemm.hpp"
 #include "mvq/kernel/int8.hpp"
 #include "mvq/kernel/simd.hpp"
+#include "mvq/kernel/traits.hpp"
 
 namespace mvq::inline v0::kernel {
 
 /// Kernel policy: dense fp32 weights, fp32 activations, xsimd FMA.
-struct dense_f32 {};
+struct dense_f32 {
+  using traits = kernel_traits<kernel_config{}>;  ///< no codebook, no pattern
+};
 /// Kernel policy: dense int8 weights (one scale per matrix), int8 activations, `maddubs` on AVX2.
-struct dense_i8 {};
+struct dense_i8 {
+  using traits = kernel_traits<kernel_config{}>;  ///< no codebook, no pattern
+};
 
 /// Creates the packed form of `src` for kernel policy `K` (done once, at load time).
 template <class K, class Src>

@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <new>
 #include <utility>
 #include <vector>
 
 #include "mvq/core/aligned_buffer.hpp"
+#include "mvq/core/compressed_matrix.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/core/matrix_view.hpp"
 #include "mvq/kernel/arch.hpp"
@@ -31,6 +33,38 @@ template <class K>
 struct packed {
   static_assert(sizeof(K) == 0, "packed<K>: no packed form for this kernel policy; include its kernel header.");
 };
+
+/// A kernel policy: an empty tag type whose `traits` are a `kernel_traits<C>`.
+template <class K>
+concept KernelPolicy = requires {
+  typename K::traits;
+  { K::traits::config } -> std::convertible_to<kernel_config>;
+};
+
+/// Checks that a compressed layout fits kernel traits `T` (the one check behind every policy's `accepts` and
+/// every `packed<K>::from` prologue): K ≤ T::max_k, d = T::subvector_dim (any d when that is 0), and the N:M
+/// pattern T exploits. The error names the kernel and both configurations.
+template <class T>
+[[nodiscard]] result<void> check_fits(compressed_layout const& l, std::string_view kernel) {
+  if (auto r = validate(l); !r) return r;
+  constexpr kernel_config c = T::config;
+  const bool ok = l.k() <= T::max_k && (T::subvector_dim == 0 || l.d() == T::subvector_dim) && l.nm == c.nm;
+  if (ok) return {};
+  return fail(errc::unsupported,
+              std::string(kernel) + ": needs K ≤ " + std::to_string(T::max_k) +
+                  (T::subvector_dim ? ", d = " + std::to_string(T::subvector_dim) : std::string()) + " and N:M " +
+                  to_string(c.nm) + "; the matrix has K = " + std::to_string(l.k()) + ", d = " +
+                  std::to_string(l.d()) + ", N:M " + to_string(l.nm));
+}
+
+/// Checks that a view's arrays have the sizes its layout implies (what a kernel's packing reads).
+[[nodiscard]] inline result<void> check_sizes(compressed_matrix_view const& c, std::string_view kernel) {
+  auto const& l = c.layout;
+  if (c.indices.size() != l.rows * l.index_bytes_per_row() || c.masks.size() != l.rows * l.mask_bytes_per_row() ||
+      c.codebook.size() != std::size_t{l.k()} * l.d())
+    return fail(errc::shape_mismatch, std::string(kernel) + ": the view's arrays do not match its layout");
+  return {};
+}
 
 /// A packed matrix: knows its shape and runs its fp32 and/or int8 GEMM on an architecture and executor.
 template <class P>

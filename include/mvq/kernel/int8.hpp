@@ -2,7 +2,7 @@
 /// @file
 /// int8 helpers shared by the kernels, their tests and the emulator: activation quantization with one scale per
 /// batch row, int8 decoding of compressed weights, and the plain reference int8 GEMM whose int32 accumulators
-/// every integer path must reproduce exactly. Conventions: `int8_conventions` (traits.hpp).
+/// every integer path must reproduce exactly. Conventions: `int8_conventions` (core/int8.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -14,24 +14,11 @@
 
 #include "mvq/core/compressed_matrix.hpp"
 #include "mvq/core/error.hpp"
+#include "mvq/core/int8.hpp"
 #include "mvq/core/matrix_view.hpp"
 #include "mvq/kernel/traits.hpp"
 
 namespace mvq::inline v0::kernel {
-
-/// Symmetric int8 quantization of one value with a given scale: clamp(round(x / scale), −127, 127), halves away
-/// from zero. `scale` must be positive and finite.
-[[nodiscard]] inline std::int8_t quantize_i8(float x, float scale) noexcept {
-  const float q = std::round(x / scale);
-  return static_cast<std::int8_t>(std::clamp(q, float(int8_conventions::qmin), float(int8_conventions::qmax)));
-}
-
-/// Scale of a symmetric int8 quantization of `v`: max|v| / 127, or 1 when all values are zero.
-[[nodiscard]] inline float symmetric_scale(std::span<const float> v) noexcept {
-  float amax = 0.0f;
-  for (float x : v) amax = std::max(amax, std::fabs(x));
-  return amax > 0.0f ? amax / float(int8_conventions::qmax) : 1.0f;
-}
 
 /// int8 activations: B × cols quantized values with one scale per batch row (x(b, c) ≈ q(b, c) · scale[b]).
 struct activations_i8_view {
@@ -115,7 +102,7 @@ struct weights_i8 {
   for (std::size_t r = 0; r < l.rows; ++r) {
     for (std::size_t s = 0; s < l.subvectors_per_row(); ++s) {
       const std::size_t j = w.index(r, s);
-      for (std::size_t t = 0; t < l.d; ++t) out.values[r * l.cols + s * l.d + t] = cb.values[j * l.d + t];
+      for (std::size_t t = 0; t < l.d(); ++t) out.values[r * l.cols + s * l.d() + t] = cb.values[j * l.d() + t];
     }
     for (std::size_t g = 0; g < l.groups_per_row(); ++g) {
       const std::uint32_t bm = w.group_bitmap(r, g);
@@ -134,7 +121,7 @@ struct weights_i8 {
   float amax = 0.0f;
   for (std::size_t r = 0; r < w.rows(); ++r)
     for (float v : w.row(r)) amax = std::max(amax, std::fabs(v));
-  out.scale = amax > 0.0f && std::isfinite(amax) ? amax / float(int8_conventions::qmax) : 1.0f;
+  out.scale = symmetric_scale(std::span<const float>(&amax, 1));
   out.values.resize(w.rows() * w.cols());
   for (std::size_t r = 0; r < w.rows(); ++r)
     for (std::size_t c = 0; c < w.cols(); ++c) out.values[r * w.cols() + c] = quantize_i8(w(r, c), out.scale);

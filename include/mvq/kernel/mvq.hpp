@@ -35,11 +35,13 @@ namespace mvq::inline v0::kernel {
 /// Kernel policy: MVQ with K ≤ 256, sub-vector dimension D ∈ {4, 8, 16} and N:M pattern P (D a multiple of M).
 template <std::uint8_t D, nm_pattern P>
 struct mvq_byte {
-  static_assert(D == 4 || D == 8 || D == 16, "mvq_byte: the sub-vector dimension must be 4, 8 or 16.");
-  static_assert(!P.dense() && P.n >= 1 && P.n <= P.m && D % P.m == 0,
-                "mvq_byte: the pattern must be sparse and D a multiple of M.");
-  /// The traits the emulator shares.
-  using traits = kernel_traits<kernel_config{index_family::byte, D, P}>;
+  static_assert(require_valid<(D == 4 || D == 8 || D == 16) ? config_error::none : config_error::policy_mvq_dim>);
+  static_assert(require_valid<P.dense() ? config_error::policy_mvq_sparse : config_error::none>);
+  /// The kernel's configuration and derived numbers (shared with the emulator's processing element); its
+  /// static_assert rejects a pattern whose M does not divide D.
+  using traits = kernel_traits<kernel_config{.vq = {.codebook_size = 256, .subvector_dim = D}, .nm = P}>;
+  /// True when the kernel can run a matrix of layout `l`.
+  [[nodiscard]] static bool accepts(compressed_layout const& l) { return check_fits<traits>(l, "mvq_byte").has_value(); }
   /// Weights multiplied per sub-vector.
   static constexpr std::size_t kept = traits::kept_per_subvector;
 };
@@ -147,6 +149,8 @@ inline float mvq16_row_f32(const std::uint8_t* idx, const std::uint8_t* bm, cons
 /// Packed MVQ weights.
 template <std::uint8_t D, nm_pattern P>
 struct packed<mvq_byte<D, P>> {
+  using traits = typename mvq_byte<D, P>::traits;  ///< configuration and derived numbers
+  static_assert(require_valid<simd_int8<traits>>);
   static constexpr bool supports_f32 = true;  ///< fp32 codebook × fp32 activations, kept weights only
   static constexpr bool supports_i8 = true;   ///< int8 codebook × int8 activations, kept weights only
   /// Name used in messages and benchmark labels.
@@ -158,8 +162,8 @@ private:
   std::size_t rows_ = 0, cols_ = 0, subvecs_ = 0;
   detail::aligned_buffer<std::uint8_t> idx_;  ///< rows × subvecs
   detail::aligned_buffer<std::uint8_t> bm_;   ///< rows × subvecs × ⌈D/8⌉ bytes, little-endian bitmaps
-  detail::aligned_buffer<std::int8_t> cb_i8_;  ///< 256·D
-  detail::aligned_buffer<float> cb_f32_;       ///< 256·D
+  detail::aligned_buffer<std::int8_t> cb_i8_;  ///< max_k·D
+  detail::aligned_buffer<float> cb_f32_;       ///< max_k·D
   float scale_ = 1.0f;
   static constexpr std::size_t bm_bytes = (D + 7) / 8;
 
@@ -173,14 +177,8 @@ public:
   /// Packs a compressed matrix with K ≤ 256, d = D and pattern P (pattern or bitmap masks).
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     auto const& l = c.layout;
-    if (auto r = validate(l); !r) return tl::unexpected(r.error());
-    if (l.d != D || l.k > 256 || l.nm != P)
-      return fail(errc::unsupported, name() + ": needs d = " + std::to_string(D) + ", K ≤ 256 and pattern " +
-                                         to_string(P) + "; got d = " + std::to_string(l.d) + ", K = " +
-                                         std::to_string(l.k) + ", " + to_string(l.nm));
-    if (c.indices.size() != l.rows * l.index_bytes_per_row() || c.masks.size() != l.rows * l.mask_bytes_per_row() ||
-        c.codebook.size() != std::size_t{l.k} * D)
-      return fail(errc::shape_mismatch, name() + ": the view's arrays do not match its layout");
+    if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
+    if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
@@ -199,8 +197,8 @@ public:
       }
     const codebook_i8 q = weight_codebook_i8(c);
     p.scale_ = q.scale;
-    p.cb_i8_ = detail::aligned_buffer<std::int8_t>(256 * D);
-    p.cb_f32_ = detail::aligned_buffer<float>(256 * D);
+    p.cb_i8_ = detail::aligned_buffer<std::int8_t>(traits::max_k * D);
+    p.cb_f32_ = detail::aligned_buffer<float>(traits::max_k * D);
     std::copy(q.values.begin(), q.values.end(), p.cb_i8_.data());
     std::copy(c.codebook.begin(), c.codebook.end(), p.cb_f32_.data());
     return p;

@@ -32,10 +32,13 @@ namespace mvq::inline v0::kernel {
 /// Kernel policy: N:M structured sparsity without a codebook.
 template <nm_pattern P>
 struct nm_sparse {
-  static_assert(!P.dense() && P.n >= 1 && P.n <= P.m && std::has_single_bit(unsigned{P.m}) && P.m <= 16,
-                "nm_sparse: the pattern must be sparse with M a power of two up to 16 and 1 ≤ N ≤ M.");
-  /// The traits the emulator shares.
-  using traits = kernel_traits<kernel_config{index_family::dense, 0, P}>;
+  static_assert(require_valid<(!P.dense() && std::has_single_bit(unsigned{P.m}) && P.m <= max_nm_group)
+                                  ? diagnose(P)
+                                  : config_error::policy_nm_power>);
+  /// The kernel's configuration and derived numbers (shared with the emulator's processing element).
+  using traits = kernel_traits<kernel_config{.nm = P}>;
+  /// True when the kernel can run a matrix of layout `l` (any codebook: the weights are decoded at packing).
+  [[nodiscard]] static bool accepts(compressed_layout const& l) { return validate(l).has_value() && l.nm == P; }
   /// Bits of one slot offset.
   static constexpr unsigned offset_bits = static_cast<unsigned>(std::countr_zero(unsigned{P.m}));
 };

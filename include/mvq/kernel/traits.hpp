@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// Metadata of the kernels, separate from the kernels themselves (as CUTLASS separates an MMA instruction from its
-/// `MMA_Traits`): the int8 conventions, the kernel family chosen by the index width, and the derived sizes. The
+/// `MMA_Traits`): the kernel family chosen by the index width, the configuration and the derived sizes. The
 /// SIMD kernels and the systolic-array emulator both read these, so their int8 results can be required to agree
 /// bit for bit.
 
@@ -10,28 +10,10 @@
 #include <limits>
 
 #include "mvq/core/config.hpp"
+#include "mvq/core/int8.hpp"
+#include "mvq/core/sentences.hpp"
 
 namespace mvq::inline v0::kernel {
-
-/// The int8 conventions every integer path follows.
-///  - Symmetric range [−127, 127] for weights and activations; −128 never occurs, so |a| fits in a uint8 and the
-///    `maddubs` sign trick (|x| · sign(w, x)) never saturates: a pair sum is at most 2 · 127 · 127 = 32258 < 32767.
-///  - Activations X are [B, in] row-major with one fp32 scale per batch row (x ≈ q · scale); a per-tensor scale is
-///    the special case of equal row scales.
-///  - Weights have one fp32 scale per matrix (the int8 codebook's scale).
-///  - Products are accumulated in int32; "bit-exact" means equal int32 accumulators.
-///  - Quantization: scale = max|x| / 127 over the row, q = clamp(round(x / scale), −127, 127) with `std::round`
-///    (halves away from zero, independent of the floating-point rounding mode); an all-zero row has scale 1.
-struct int8_conventions {
-  using weight_type = std::int8_t;          ///< stored weight / codebook entry
-  using activation_type = std::int8_t;      ///< quantized activation
-  using accumulator_type = std::int32_t;    ///< dot-product accumulator
-  static constexpr int qmax = 127;          ///< largest magnitude of a quantized value
-  static constexpr int qmin = -127;         ///< smallest quantized value (never −128)
-  /// Longest reduction an int32 accumulator holds without overflow: cols · 127² ≤ 2³¹ − 1.
-  static constexpr std::size_t max_reduction =
-      static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()) / (127u * 127u);
-};
 
 /// Kernel family, selected by the codebook index width (the exact K inside a family is a runtime value).
 enum class index_family : std::uint8_t {
@@ -58,37 +40,65 @@ enum class index_family : std::uint8_t {
   return "?";
 }
 
-/// Compile-time kernel configuration: family, sub-vector dimension d (0 for dense) and N:M pattern.
+/// Compile-time kernel configuration, in the core vocabulary: the largest codebook the kernel accepts and its
+/// sub-vector dimension (`vq`; codebook_size 0: dense weights, no codebook; subvector_dim 0 with a codebook:
+/// any d, read at run time), the N:M pattern it exploits, and the operand and accumulator widths of its
+/// multiply-accumulate. The SIMD kernels are int8 × int8 → int32 (`int8_conventions`); the emulator's processing
+/// element takes any widths an `hw::array_config` allows.
 struct kernel_config {
-  index_family family = index_family::dense;  ///< index width class
-  std::uint8_t d = 0;                         ///< codeword dimension (0: dense)
-  nm_pattern nm{};                            ///< structured sparsity ({0, 0}: none)
+  vq_config vq{.codebook_size = 0, .subvector_dim = 0};            ///< largest K accepted and d
+  nm_pattern nm{};                                                  ///< structured sparsity ({0, 0}: none)
+  std::uint8_t operand_bits = int8_conventions::operand_bits;       ///< weight / activation width
+  std::uint8_t accumulator_bits = int8_conventions::accumulator_bits;  ///< partial-sum width
   friend constexpr bool operator==(kernel_config, kernel_config) = default;
 };
 
-/// Derived numbers of a kernel configuration, shared by the SIMD kernels and the emulator's processing element.
+/// What is wrong with `c` (`config_error::none` when it is valid).
+[[nodiscard]] constexpr config_error diagnose(kernel_config c) noexcept {
+  if (c.operand_bits < 1 || c.operand_bits > 32) return config_error::kernel_operand_bits;
+  if (c.accumulator_bits < 2 * c.operand_bits || c.accumulator_bits > 64) return config_error::kernel_accumulator_bits;
+  if (c.vq.codebook_size == 0) return c.vq.subvector_dim != 0 ? config_error::kernel_dense_dim : diagnose(c.nm);
+  if (c.vq.subvector_dim == 0) {  // any d: only K and the pattern are fixed
+    if (auto e = diagnose(vq_config{c.vq.codebook_size, 1}); e != config_error::none) return e;
+    return diagnose(c.nm);
+  }
+  return diagnose(c.vq, c.nm);
+}
+
+/// Empty when `c` is valid, else its sentence.
+[[nodiscard]] constexpr const char* check(kernel_config c) noexcept { return sentence(diagnose(c)); }
+
+/// Derived numbers of a kernel configuration, shared by the SIMD kernels' packed forms, the emulator's processing
+/// element and the area/energy models. Consumers inherit or read these; none restates them.
 /// @tparam C the configuration
 template <kernel_config C>
 struct kernel_traits : int8_conventions {
-  static_assert(C.family == index_family::dense ? C.d == 0 : (C.d >= 1 && C.d <= max_subvector_dim),
-                "kernel_config: d must be 0 for dense kernels and between 1 and 64 for codebook kernels.");
-  static_assert(C.nm.dense() || (C.nm.m >= 1 && C.nm.m <= max_nm_group && C.nm.n >= 1 && C.nm.n <= C.nm.m),
-                "kernel_config: the N:M pattern must have 1 ≤ N ≤ M ≤ 16.");
-  static_assert(C.nm.dense() || C.d == 0 || C.d % C.nm.m == 0,
-                "kernel_config: d must be a multiple of M, so each sub-vector holds whole N:M groups.");
+  static_assert(require_valid<diagnose(C)>);
   static constexpr kernel_config config = C;
-  /// Largest K of the family (0 for dense).
-  static constexpr std::uint32_t max_k = C.family == index_family::nibble ? 16u
-                                         : C.family == index_family::byte ? 256u
-                                         : C.family == index_family::wide ? 65536u
-                                                                          : 0u;
+  /// Index width class of the codebook.
+  static constexpr index_family family = family_for(C.vq.codebook_size);
+  /// Largest K the kernel accepts (0 for dense).
+  static constexpr std::uint32_t max_k = C.vq.codebook_size;
+  /// Codeword dimension (0: dense, or any d for the generic decode path).
+  static constexpr std::size_t subvector_dim = C.vq.subvector_dim;
+  /// Bits of a codeword index of the largest codebook.
+  static constexpr unsigned index_bits = max_k ? mvq::index_bits(max_k) : 0u;
   /// Weights multiplied per sub-vector: N·d/M under N:M, else d (the emulator's Q PEs per sub-vector, MVQ paper).
-  static constexpr std::size_t kept_per_subvector =
-      C.nm.dense() ? C.d : static_cast<std::size_t>(C.d) * C.nm.n / C.nm.m;
+  static constexpr std::size_t kept_per_subvector = mvq::kept_per_subvector(C.vq, C.nm);
+  /// Operand and accumulator widths of the multiply-accumulate.
+  static constexpr unsigned operand_bits = C.operand_bits;
+  static constexpr unsigned accumulator_bits = C.accumulator_bits;
   /// Output rows a kernel produces together (the packed interleave): 32 for nibble codes (one pshufb covers 32
   /// rows), 8 for byte indices (one 64-bit load fetches the 8 rows' indices of a sub-vector), 1 otherwise.
   static constexpr std::size_t interleave_rows =
-      C.family == index_family::nibble ? 32 : C.family == index_family::byte ? 8 : 1;
+      family == index_family::nibble ? 32 : family == index_family::byte ? 8 : 1;
 };
+
+/// `config_error::none` when traits `T` describe the SIMD kernels' int8 × int8 → int32 multiply-accumulate.
+template <class T>
+inline constexpr config_error simd_int8 =
+    T::operand_bits == int8_conventions::operand_bits && T::accumulator_bits == int8_conventions::accumulator_bits
+        ? config_error::none
+        : config_error::kernel_simd_int8;
 
 }  // namespace mvq::inline v0::kernel

@@ -31,9 +31,11 @@ namespace mvq::inline v0::kernel {
 /// Kernel policy: VQ with K ≤ 256 (byte indices) and sub-vector dimension D ∈ {4, 8, 16}.
 template <std::uint8_t D>
 struct vq_byte {
-  static_assert(D == 4 || D == 8 || D == 16, "vq_byte: the sub-vector dimension must be 4, 8 or 16.");
-  /// The traits the emulator shares.
-  using traits = kernel_traits<kernel_config{index_family::byte, D, nm_pattern{}}>;
+  static_assert(require_valid<(D == 4 || D == 8 || D == 16) ? config_error::none : config_error::policy_vq_byte_dim>);
+  /// The kernel's configuration and derived numbers (shared with the emulator's processing element).
+  using traits = kernel_traits<kernel_config{.vq = {.codebook_size = 256, .subvector_dim = D}}>;
+  /// True when the kernel can run a matrix of layout `l`.
+  [[nodiscard]] static bool accepts(compressed_layout const& l) { return check_fits<traits>(l, "vq_byte").has_value(); }
 };
 
 namespace detail {
@@ -156,7 +158,9 @@ template <std::uint8_t D>
 struct packed<vq_byte<D>> {
   static constexpr bool supports_f32 = true;  ///< fp32 decode + FMA
   static constexpr bool supports_i8 = true;   ///< decode-to-int8, bit-exact
-  static constexpr std::size_t block = 8;     ///< interleaved output rows
+  using traits = typename vq_byte<D>::traits;                 ///< configuration and derived numbers
+  static_assert(require_valid<simd_int8<traits>>);
+  static constexpr std::size_t block = traits::interleave_rows;  ///< interleaved output rows
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() { return "vq_byte_d" + std::to_string(D); }
 
@@ -164,8 +168,8 @@ private:
   std::size_t rows_ = 0, cols_ = 0;
   std::uint32_t k_ = 0;
   detail::aligned_buffer<std::uint8_t> idx_;  ///< [row block][sub-vector][8 rows]
-  detail::aligned_buffer<std::int8_t> cb_i8_;  ///< 256·D (entries ≥ k are zero)
-  detail::aligned_buffer<float> cb_f32_;       ///< 256·D
+  detail::aligned_buffer<std::int8_t> cb_i8_;  ///< max_k·D (entries ≥ k are zero)
+  detail::aligned_buffer<float> cb_f32_;       ///< max_k·D
   float scale_ = 1.0f;
 
 public:
@@ -179,16 +183,12 @@ public:
   /// a symmetric per-matrix quantization of the fp32 one (`weight_codebook_i8`).
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     auto const& l = c.layout;
-    if (auto r = validate(l); !r) return tl::unexpected(r.error());
-    if (l.d != D || l.k > 256 || !l.nm.dense())
-      return fail(errc::unsupported, name() + ": needs d = " + std::to_string(D) + ", K ≤ 256 and no N:M mask; got d = " +
-                                         std::to_string(l.d) + ", K = " + std::to_string(l.k) + ", " + to_string(l.nm));
-    if (c.indices.size() != l.rows * l.index_bytes_per_row() || c.codebook.size() != std::size_t{l.k} * D)
-      return fail(errc::shape_mismatch, name() + ": the view's arrays do not match its layout");
+    if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
+    if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
-    p.k_ = l.k;
+    p.k_ = l.k();
     const std::size_t subvecs = l.subvectors_per_row();
     const std::size_t blocks = (l.rows + block - 1) / block;
     p.idx_ = detail::aligned_buffer<std::uint8_t>(blocks * subvecs * block);
@@ -197,8 +197,8 @@ public:
         p.idx_[(r / block) * subvecs * block + s * block + r % block] = static_cast<std::uint8_t>(c.index(r, s));
     const codebook_i8 q = weight_codebook_i8(c);
     p.scale_ = q.scale;
-    p.cb_i8_ = detail::aligned_buffer<std::int8_t>(256 * D);
-    p.cb_f32_ = detail::aligned_buffer<float>(256 * D);
+    p.cb_i8_ = detail::aligned_buffer<std::int8_t>(traits::max_k * D);
+    p.cb_f32_ = detail::aligned_buffer<float>(traits::max_k * D);
     std::copy(q.values.begin(), q.values.end(), p.cb_i8_.data());
     std::copy(c.codebook.begin(), c.codebook.end(), p.cb_f32_.data());
     return p;

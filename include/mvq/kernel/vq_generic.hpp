@@ -16,11 +16,17 @@
 #include "mvq/kernel/gemm.hpp"
 #include "mvq/kernel/int8.hpp"
 #include "mvq/kernel/simd.hpp"
+#include "mvq/kernel/traits.hpp"
 
 namespace mvq::inline v0::kernel {
 
 /// Kernel policy: decode rows on the fly from any compressed layout.
-struct vq_generic {};
+struct vq_generic {
+  /// Any K up to the core limit, any d (0), any N:M mask (the pattern is read at run time).
+  using traits = kernel_traits<kernel_config{.vq = {.codebook_size = max_codebook_size, .subvector_dim = 0}}>;
+  /// True for every valid layout.
+  [[nodiscard]] static bool accepts(compressed_layout const& l) { return validate(l).has_value(); }
+};
 
 /// Packed form of `vq_generic`: an owning copy of the compressed matrix plus its int8 codebook.
 template <>
@@ -84,11 +90,11 @@ private:
       for (std::size_t r = r0; r < r1; ++r) {
         for (std::size_t s = 0; s < l.subvectors_per_row(); ++s) {
           const std::size_t j = v.index(r, s);
-          for (std::size_t t = 0; t < l.d; ++t) {
+          for (std::size_t t = 0; t < l.d(); ++t) {
             if constexpr (std::is_same_v<T, float>)
-              row[s * l.d + t] = m_.codebook[j * l.d + t];
+              row[s * l.d() + t] = m_.codebook[j * l.d() + t];
             else
-              row[s * l.d + t] = cb_.values[j * l.d + t];
+              row[s * l.d() + t] = cb_.values[j * l.d() + t];
           }
         }
         for (std::size_t g = 0; g < l.groups_per_row(); ++g) {

@@ -47,9 +47,11 @@ enum class lut_variant : std::uint8_t {
 /// Kernel policy: VQ with K ≤ 16 (nibble codes), sub-vector dimension D ∈ {2, 4}, table precision V.
 template <std::uint8_t D, lut_variant V>
 struct vq_nibble {
-  static_assert(D == 2 || D == 4, "vq_nibble: the sub-vector dimension must be 2 or 4.");
-  /// The traits the emulator shares.
-  using traits = kernel_traits<kernel_config{index_family::nibble, D, nm_pattern{}}>;
+  static_assert(require_valid<(D == 2 || D == 4) ? config_error::none : config_error::policy_vq_nibble_dim>);
+  /// The kernel's configuration and derived numbers (shared with the emulator's processing element).
+  using traits = kernel_traits<kernel_config{.vq = {.codebook_size = 16, .subvector_dim = D}}>;
+  /// True when the kernel can run a matrix of layout `l`.
+  [[nodiscard]] static bool accepts(compressed_layout const& l) { return check_fits<traits>(l, "vq_nibble").has_value(); }
   /// Byte planes of a table: one for u8; two (d = 2) or three (d = 4) for exact.
   static constexpr std::size_t planes = V == lut_variant::u8 ? 1 : D == 2 ? 2 : 3;
 };
@@ -183,7 +185,9 @@ template <std::uint8_t D, lut_variant V>
 struct packed<vq_nibble<D, V>> {
   static constexpr bool supports_f32 = V == lut_variant::u8;     ///< the u8 variant takes fp32 activations
   static constexpr bool supports_i8 = V == lut_variant::exact;   ///< the exact variant takes int8 activations
-  static constexpr std::size_t block = 32;                       ///< rows per code block
+  using traits = typename vq_nibble<D, V>::traits;               ///< configuration and derived numbers
+  static_assert(require_valid<simd_int8<traits>>);
+  static constexpr std::size_t block = traits::interleave_rows;  ///< rows per code block
   static constexpr std::size_t planes = vq_nibble<D, V>::planes;  ///< byte planes per table
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() {
@@ -194,9 +198,9 @@ private:
   std::size_t rows_ = 0, cols_ = 0, pairs_ = 0;
   std::uint32_t k_ = 0;
   detail::aligned_buffer<std::uint8_t> codes_;  ///< [row block][pair][32]
-  std::vector<std::int8_t> cb_i8_;              ///< 16·D (entries ≥ k are zero)
-  std::vector<float> cb_f32_;                   ///< 16·D
-  detail::aligned_buffer<float> cbt_;            ///< transposed: [u][16], entries ≥ k repeat entry 0
+  std::vector<std::int8_t> cb_i8_;              ///< max_k·D (entries ≥ k are zero)
+  std::vector<float> cb_f32_;                   ///< max_k·D
+  detail::aligned_buffer<float> cbt_;            ///< transposed: [u][max_k], entries ≥ k repeat entry 0
   float scale_ = 1.0f;
 
 public:
@@ -209,16 +213,12 @@ public:
   /// Packs a compressed matrix with K ≤ 16, d = D and no mask.
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     auto const& l = c.layout;
-    if (auto r = validate(l); !r) return tl::unexpected(r.error());
-    if (l.d != D || l.k > 16 || !l.nm.dense())
-      return fail(errc::unsupported, name() + ": needs d = " + std::to_string(D) + ", K ≤ 16 and no N:M mask; got d = " +
-                                         std::to_string(l.d) + ", K = " + std::to_string(l.k) + ", " + to_string(l.nm));
-    if (c.indices.size() != l.rows * l.index_bytes_per_row() || c.codebook.size() != std::size_t{l.k} * D)
-      return fail(errc::shape_mismatch, name() + ": the view's arrays do not match its layout");
+    if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
+    if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
-    p.k_ = l.k;
+    p.k_ = l.k();
     const std::size_t subvecs = l.subvectors_per_row();
     p.pairs_ = (subvecs + 1) / 2;
     const std::size_t blocks = (l.rows + block - 1) / block;
@@ -231,13 +231,14 @@ public:
       }
     const codebook_i8 q = weight_codebook_i8(c);
     p.scale_ = q.scale;
-    p.cb_i8_.assign(16 * D, 0);
-    p.cb_f32_.assign(16 * D, 0.0f);
+    p.cb_i8_.assign(traits::max_k * D, 0);
+    p.cb_f32_.assign(traits::max_k * D, 0.0f);
     std::copy(q.values.begin(), q.values.end(), p.cb_i8_.begin());
     std::copy(c.codebook.begin(), c.codebook.end(), p.cb_f32_.begin());
-    p.cbt_ = detail::aligned_buffer<float>(D * 16);
-    for (std::size_t j = 0; j < 16; ++j)
-      for (std::size_t u = 0; u < D; ++u) p.cbt_[u * 16 + j] = c.codebook[(j < l.k ? j : 0) * D + u];
+    constexpr std::size_t kk = traits::max_k;
+    p.cbt_ = detail::aligned_buffer<float>(D * kk);
+    for (std::size_t j = 0; j < kk; ++j)
+      for (std::size_t u = 0; u < D; ++u) p.cbt_[u * kk + j] = c.codebook[(j < l.k() ? j : 0) * D + u];
     return p;
   }
 

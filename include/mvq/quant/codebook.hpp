@@ -2,8 +2,8 @@
 /// @file
 /// Codebook storage formats: fp32, fp16 (IEEE binary16, round to nearest even), and int8 with one symmetric
 /// scale per codebook (MVQ, ASPLOS 2025, quantizes its codebooks to 8 bits). The int8 range is [−127, 127]
-/// (−128 is never produced), so the grid is symmetric around zero: scale = max|c| / 127, q = round(c / scale)
-/// (nearest, ties to even), effective value q·scale computed in fp32.
+/// (−128 is never produced), so the grid is symmetric around zero: the core int8 conventions (`symmetric_scale`,
+/// `quantize_i8`: halves away from zero), the same rounding the kernels use, effective value q·scale in fp32.
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +13,7 @@
 
 #include "mvq/core/compressed_matrix.hpp"
 #include "mvq/core/float_formats.hpp"
+#include "mvq/core/int8.hpp"
 
 namespace mvq::inline v0::quant {
 
@@ -32,15 +33,10 @@ inline rounded_codebook round_codebook(std::span<float> values, codebook_dtype t
       for (float& v : values) v = from_f16(to_f16(v));
       break;
     case codebook_dtype::i8: {
-      float amax = 0.0f;
-      for (float v : values) amax = std::max(amax, std::fabs(v));
-      out.scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-      if (!(out.scale > 0.0f) || !std::isfinite(out.scale)) out.scale = 1.0f;  // amax / 127 underflowed
+      out.scale = symmetric_scale(values);
       out.codes.resize(values.size());
       for (std::size_t i = 0; i < values.size(); ++i) {
-        float q = std::nearbyint(values[i] / out.scale);
-        q = std::clamp(q, -127.0f, 127.0f);
-        out.codes[i] = static_cast<std::int8_t>(q);
+        out.codes[i] = quantize_i8(values[i], out.scale);
         values[i] = static_cast<float>(out.codes[i]) * out.scale;
       }
       break;

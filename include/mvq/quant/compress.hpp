@@ -44,9 +44,9 @@ enum class method : std::uint8_t { kmeans, mvq };
 /// Options of `compress`.
 struct compress_options {
   quant::method method = method::mvq;
-  std::uint32_t k = 256;                          ///< requested K (clamped per layer)
-  std::uint32_t d = 8;                            ///< sub-vector dimension, 1..16
+  vq_config vq{.codebook_size = 256, .subvector_dim = 8};  ///< requested K (clamped per layer) and d (1..16)
   nm_pattern nm{};                                ///< must be non-dense for method::mvq, dense for kmeans
+  reduction_order order = reduction_order::oihw;  ///< the column order of W (recorded in the layout, not applied)
   mask_encoding masks = mask_encoding::pattern;   ///< bitmap or pattern (mvq only)
   codebook_dtype codebook = codebook_dtype::f32;
   std::uint64_t seed = 0;
@@ -75,22 +75,18 @@ struct layer_stats {
                                            std::size_t calib_rows, std::size_t calib_cols) {
   using std::to_string;
   if (rows == 0 || cols == 0) return fail(errc::invalid_argument, "compress: the weight matrix is empty");
-  if (o.d == 0 || o.d > max_kmeans_dim)
-    return fail(errc::unsupported, "compress: d = " + to_string(o.d) + " is not supported (1 to " +
+  if (const char* e = check(o.vq); *e) return fail(errc::invalid_argument, std::string("compress: ") + e);
+  const unsigned d = o.vq.subvector_dim;
+  if (d > max_kmeans_dim)
+    return fail(errc::unsupported, "compress: d = " + to_string(d) + " is not supported (1 to " +
                                        to_string(max_kmeans_dim) + ")");
-  if (cols % o.d != 0)
+  if (cols % d != 0)
     return fail(errc::shape_mismatch, "compress: the row length " + to_string(cols) + " is not a multiple of d = " +
-                                          to_string(o.d));
-  if (o.k < 2 || o.k > max_codebook_size || !std::has_single_bit(o.k))
-    return fail(errc::invalid_argument, "compress: k = " + to_string(o.k) + " must be a power of two in [2, 65536]");
+                                          to_string(d));
   if (o.method == method::mvq) {
     if (o.nm.dense())
       return fail(errc::invalid_argument, "compress: method mvq needs an N:M pattern (e.g. 2:4)");
-    if (const char* e = check(o.nm); *e) return fail(errc::unsupported, std::string("compress: ") + e);
-    if (o.d % o.nm.m != 0)
-      return fail(errc::unsupported, "compress: N:M " + std::to_string(o.nm.n) + ":" + std::to_string(o.nm.m) +
-                                         " is not supported with d = " + to_string(o.d) +
-                                         " (d must be a multiple of M)");
+    if (const char* e = check(o.vq, o.nm); *e) return fail(errc::unsupported, std::string("compress: ") + e);
     if (o.masks == mask_encoding::none)
       return fail(errc::invalid_argument, "compress: method mvq needs a mask encoding (bitmap or pattern)");
   } else if (!o.nm.dense()) {
@@ -139,7 +135,7 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
 
 /// Compresses W (rows × cols: rows = output channels, cols = reduction, already in the chosen reduction order).
 /// `calib` (n × cols; may be empty) selects activation-aware pruning and the output statistics. The result's
-/// layout has the options' (clamped) k, d, nm, mask encoding and codebook type.
+/// layout has the options' (clamped) K, d, N:M, reduction order, mask encoding and codebook type.
 [[nodiscard]] inline result<compressed_matrix> compress(matrix_view<const float> w, compress_options const& opt,
                                                         matrix_view<const float> calib = {},
                                                         layer_stats* stats = nullptr) {
@@ -155,14 +151,14 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
         return fail(errc::invalid_argument, "compress: calibration row " + std::to_string(r) + " has a non-finite value");
 
   const bool masked = opt.method == method::mvq;
-  const unsigned d = opt.d;
+  const unsigned d = opt.vq.subvector_dim;
   const std::size_t rows = w.rows(), cols = w.cols(), spr = cols / d, n = rows * spr;
 
   compressed_layout layout{.rows = rows,
                            .cols = cols,
-                           .k = clamped_k(opt.k, n),
-                           .d = d,
+                           .vq = {clamped_k(opt.vq.codebook_size, n), opt.vq.subvector_dim},
                            .nm = masked ? opt.nm : nm_pattern{},
+                           .order = opt.order,
                            .masks = masked ? opt.masks : mask_encoding::none,
                            .codebook = opt.codebook};
   auto out = compressed_matrix::allocate(layout);
@@ -188,7 +184,7 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
     wp = dense_copy.data();
   }
   matrix_view<const float> points(wp, n, d);
-  kmeans_options ko{.k = layout.k, .max_iter = opt.max_iter, .tol = opt.tol, .seed = opt.seed, .threads = opt.threads};
+  kmeans_options ko{.k = layout.k(), .max_iter = opt.max_iter, .tol = opt.tol, .seed = opt.seed, .threads = opt.threads};
   auto km = masked ? masked_kmeans(points, sub_masks, ko) : kmeans(points, ko);
   if (!km) return tl::unexpected(km.error());
 
@@ -200,8 +196,8 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
     cm.codebook_i8 = std::move(rc.codes);
     cm.codebook_scale = rc.scale;
     // Reassign to the nearest rounded codeword (pruned values read as zero, and the masked kernel skips them).
-    soa_codebook cb(cm.codebook, layout.k, d, masked);
-    const std::size_t chunk = detail::kmeans_chunk(layout.k, d);
+    soa_codebook cb(cm.codebook, layout.k(), d, masked);
+    const std::size_t chunk = detail::kmeans_chunk(layout.k(), d);
     std::vector<std::uint8_t> pos;
     unsigned q = 0;
     if (masked) {
@@ -231,7 +227,7 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
   if (stats) {
     const std::vector<float> what = decompress(cm.view());
     layer_stats st;
-    st.k = layout.k;
+    st.k = layout.k();
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t c = 0; c < cols; ++c) {
         const double wv = w(r, c), e = wv - static_cast<double>(what[r * cols + c]);

@@ -24,15 +24,15 @@ namespace mvq::inline v0::quant {
     return fail(errc::shape_mismatch, "masked gradient: ∂L/∂Ŵ is " + std::to_string(grad_w.rows()) + "×" +
                                           std::to_string(grad_w.cols()) + ", the matrix is " +
                                           std::to_string(l.rows) + "×" + std::to_string(l.cols));
-  if (grad_c.size() != std::size_t{l.k} * l.d)
+  if (grad_c.size() != std::size_t{l.k()} * l.d())
     return fail(errc::shape_mismatch, "masked gradient: ∂L/∂c must hold k·d = " +
-                                          std::to_string(std::size_t{l.k} * l.d) + " values");
+                                          std::to_string(std::size_t{l.k()} * l.d()) + " values");
   std::fill(grad_c.begin(), grad_c.end(), 0.0f);
   for (std::size_t r = 0; r < l.rows; ++r)
     for (std::size_t s = 0; s < l.subvectors_per_row(); ++s) {
-      float* g = grad_c.data() + std::size_t{m.index(r, s)} * l.d;
-      for (std::size_t t = 0; t < l.d; ++t) {
-        const std::size_t c = s * l.d + t;
+      float* g = grad_c.data() + std::size_t{m.index(r, s)} * l.d();
+      for (std::size_t t = 0; t < l.d(); ++t) {
+        const std::size_t c = s * l.d() + t;
         const bool kept = l.nm.dense() || ((m.group_bitmap(r, c / l.nm.m) >> (c % l.nm.m)) & 1u);
         if (kept) g[t] += grad_w(r, c);
       }

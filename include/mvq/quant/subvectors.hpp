@@ -3,9 +3,9 @@
 /// How a weight tensor becomes a matrix of sub-vectors: rows = output channels, columns = the reduction axis
 /// (conv OIHW: I·kh·kw flattened in (i, y, x) order; linear [out, in]: in), each row cut into contiguous
 /// d-element sub-vectors (the convention of PQF, Martinez et al. CVPR 2021; BGD, Stock et al. ICLR 2020;
-/// VQ4DiT). An alternative conv reduction order (y, x) outer, i inner is offered by `to_spatial_major`; N:M
-/// groups and calibration columns must then use the same order (apply the same reordering to the calibration
-/// rows). Layer classification tells which tensors are compressed by default: depthwise/grouped convs and
+/// VQ4DiT). The alternative conv reduction order (y, x) outer, i inner (`reduction_order::ohwi`) is core's
+/// `reorder_columns`; N:M groups and calibration columns must then use the same order (apply the same reordering
+/// to the calibration rows) and the layout records it (`compress_options::order`). Layer classification tells which tensors are compressed by default: depthwise/grouped convs and
 /// ConvTranspose weights (IOHW, [C_in, C_out/group, kh, kw]) stay dense, as in MVQ.
 
 #include <cstddef>
@@ -77,48 +77,6 @@ struct layer_info {
 /// Whether a layer of this kind is compressed by default (linear and ungrouped conv).
 [[nodiscard]] constexpr bool compressed_by_default(layer_kind k) noexcept {
   return k == layer_kind::linear || k == layer_kind::conv;
-}
-
-/// Reduction order of a conv weight's columns.
-enum class reduction_order : std::uint8_t {
-  channel_major,  ///< (i, y, x): the flattened OIHW order (default)
-  spatial_major,  ///< (y, x, i): kernel taps outer, input channels inner
-};
-
-namespace detail {
-[[nodiscard]] inline result<void> check_reorder(matrix_view<const float> in, std::size_t in_channels,
-                                                matrix_view<float> out) {
-  if (in_channels == 0 || in.cols() % in_channels != 0)
-    return fail(errc::shape_mismatch, "reorder: the row length " + std::to_string(in.cols()) +
-                                          " is not a multiple of the input channel count " +
-                                          std::to_string(in_channels));
-  if (out.rows() != in.rows() || out.cols() != in.cols())
-    return fail(errc::shape_mismatch, "reorder: the output must have the input's shape");
-  return {};
-}
-}  // namespace detail
-
-/// Reorders the columns of a rows × (I·S) matrix from (i, s) to (s, i) order: out(r, s·I + i) = in(r, i·S + s).
-/// Applies to conv weights (S = kh·kw) and, identically, to their calibration rows. `out` must not alias `in`.
-[[nodiscard]] inline result<void> to_spatial_major(matrix_view<const float> in, std::size_t in_channels,
-                                                   matrix_view<float> out) {
-  if (auto r = detail::check_reorder(in, in_channels, out); !r) return r;
-  const std::size_t s_count = in.cols() / in_channels;
-  for (std::size_t r = 0; r < in.rows(); ++r)
-    for (std::size_t i = 0; i < in_channels; ++i)
-      for (std::size_t s = 0; s < s_count; ++s) out(r, s * in_channels + i) = in(r, i * s_count + s);
-  return {};
-}
-
-/// Inverse of `to_spatial_major`: out(r, i·S + s) = in(r, s·I + i).
-[[nodiscard]] inline result<void> from_spatial_major(matrix_view<const float> in, std::size_t in_channels,
-                                                     matrix_view<float> out) {
-  if (auto r = detail::check_reorder(in, in_channels, out); !r) return r;
-  const std::size_t s_count = in.cols() / in_channels;
-  for (std::size_t r = 0; r < in.rows(); ++r)
-    for (std::size_t i = 0; i < in_channels; ++i)
-      for (std::size_t s = 0; s < s_count; ++s) out(r, i * s_count + s) = in(r, s * in_channels + i);
-  return {};
 }
 
 }  // namespace mvq::inline v0::quant

@@ -26,8 +26,8 @@ random_case make_case(compressed_layout l, std::uint32_t seed) {
   std::vector<std::uint32_t> msk(l.groups_per_row());
   for (std::size_t r = 0; r < l.rows; ++r) {
     for (std::size_t s = 0; s < idx.size(); ++s) {
-      idx[s] = static_cast<std::uint32_t>(rng() % l.k);
-      for (std::size_t t = 0; t < l.d; ++t) dense[r * l.cols + s * l.d + t] = cm.codebook[idx[s] * l.d + t];
+      idx[s] = static_cast<std::uint32_t>(rng() % l.k());
+      for (std::size_t t = 0; t < l.d(); ++t) dense[r * l.cols + s * l.d() + t] = cm.codebook[idx[s] * l.d() + t];
     }
     pack_bits(idx, l.index_bits(), std::span(cm.indices).subspan(r * l.index_bytes_per_row(), l.index_bytes_per_row()));
     for (std::size_t g = 0; g < msk.size(); ++g) {
@@ -57,7 +57,7 @@ TEST_CASE("decompress rebuilds mask ⊙ codeword for every layout", "[core][comp
                  cfg{65536, 8, {2, 8}, mask_encoding::pattern}, cfg{4, 6, {2, 3}, mask_encoding::bitmap}}) {
     for (std::size_t rows : {0u, 1u, 7u}) {
       for (std::size_t spr : {1u, 3u, 5u}) {
-        compressed_layout l{rows, spr * c.d, c.k, c.d, c.nm, c.enc};
+        compressed_layout l{.rows = rows, .cols = spr * c.d, .vq = {c.k, static_cast<std::uint8_t>(c.d)}, .nm = c.nm, .masks = c.enc};
         REQUIRE(validate(l));
         auto rc = make_case(l, static_cast<std::uint32_t>(rows * 100 + spr));
         REQUIRE(validate(rc.cm.view()));
@@ -68,7 +68,7 @@ TEST_CASE("decompress rebuilds mask ⊙ codeword for every layout", "[core][comp
 }
 
 TEST_CASE("layout sizes and bits per weight", "[core][compressed]") {
-  compressed_layout l{.rows = 64, .cols = 576, .k = 256, .d = 16, .nm = {2, 4}, .masks = mask_encoding::pattern};
+  compressed_layout l{.rows = 64, .cols = 576, .vq = {256, 16}, .nm = {2, 4}, .masks = mask_encoding::pattern};
   CHECK(l.index_bits() == 8);
   CHECK(l.subvectors_per_row() == 36);
   CHECK(l.index_bytes_per_row() == 36);
@@ -77,15 +77,15 @@ TEST_CASE("layout sizes and bits per weight", "[core][compressed]") {
   CHECK(l.stored_bits() == 64u * (36 + 54) * 8 + 256u * 16 * 32);
   l.codebook = codebook_dtype::i8;
   CHECK(l.stored_bits() == 64u * (36 + 54) * 8 + 256u * 16 * 8 + 32);
-  compressed_layout odd{.rows = 3, .cols = 10, .k = 8, .d = 2};
+  compressed_layout odd{.rows = 3, .cols = 10, .vq = {8, 2}};
   CHECK(odd.index_bytes_per_row() == 2);  // 5 × 3 bits = 15 bits
 }
 
 TEST_CASE("invalid layouts and contents are errors naming the problem", "[core][compressed]") {
-  compressed_layout ok{.rows = 2, .cols = 8, .k = 16, .d = 4};
+  compressed_layout ok{.rows = 2, .cols = 8, .vq = {16, 4}};
   REQUIRE(validate(ok));
   auto bad = ok;
-  bad.k = 12;
+  bad.vq.codebook_size = 12;
   CHECK(validate(bad).error().message.find("power of two") != std::string::npos);
   bad = ok;
   bad.cols = 10;
@@ -98,14 +98,14 @@ TEST_CASE("invalid layouts and contents are errors naming the problem", "[core][
   bad.nm = {2, 8};  // d = 4 is not a multiple of M = 8
   CHECK(validate(bad).error().message.find("multiple of M") != std::string::npos);
   bad = ok;
-  bad.d = 0;
+  bad.vq.subvector_dim = 0;
   CHECK(!validate(bad));
   bad = ok;
   bad.rows = static_cast<std::size_t>(-1) / 4;
   CHECK(validate(bad).error().code == errc::too_large);
 
   // contents: a pattern index ≥ C(M, N) and a bitmap with more than N kept are corrupt
-  compressed_layout pl{.rows = 1, .cols = 4, .k = 2, .d = 4, .nm = {2, 4}, .masks = mask_encoding::pattern};
+  compressed_layout pl{.rows = 1, .cols = 4, .vq = {2, 4}, .nm = {2, 4}, .masks = mask_encoding::pattern};
   auto m = compressed_matrix::allocate(pl).value();
   m.masks[0] = 6;
   CHECK(validate(m.view()).error().code == errc::corrupt_file);
@@ -121,7 +121,7 @@ TEST_CASE("invalid layouts and contents are errors naming the problem", "[core][
   CHECK(validate(b.view()).error().code == errc::shape_mismatch);
 
   // an int8 codebook must agree with its fp32 view and stay in [-127, 127]
-  compressed_layout il{.rows = 1, .cols = 2, .k = 2, .d = 2, .codebook = codebook_dtype::i8};
+  compressed_layout il{.rows = 1, .cols = 2, .vq = {2, 2}, .codebook = codebook_dtype::i8};
   auto q = compressed_matrix::allocate(il).value();
   q.codebook_scale = 0.5f;
   q.codebook_i8 = {1, -2, 127, -127};

@@ -233,7 +233,7 @@ TEST_CASE("cycle-stepped: extreme int8 values accumulate exactly in int32", "[hw
 
 TEST_CASE("cycle-stepped: VQ weights decoded through the codebook register file", "[hw][functional][vq]") {
   std::mt19937_64 rng(99);
-  mvq::compressed_layout lay{.rows = 11, .cols = 24, .k = 16, .d = 8, .nm = {2, 4},
+  mvq::compressed_layout lay{.rows = 11, .cols = 24, .vq = {16, 8}, .nm = {2, 4},
                              .masks = mvq::mask_encoding::bitmap, .codebook = mvq::codebook_dtype::i8};
   auto cm = mvq::compressed_matrix::allocate(lay);
   REQUIRE(cm.has_value());

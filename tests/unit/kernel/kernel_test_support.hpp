@@ -22,7 +22,7 @@ using namespace mvq::kernel;
 inline compressed_matrix random_compressed(std::mt19937& rng, std::size_t rows, std::size_t cols, std::uint32_t k,
                                            std::uint32_t d, nm_pattern nm, mask_encoding masks, codebook_dtype cb,
                                            bool empty_rows = false) {
-  compressed_layout l{.rows = rows, .cols = cols, .k = k, .d = d, .nm = nm, .masks = masks, .codebook = cb};
+  compressed_layout l{.rows = rows, .cols = cols, .vq = {k, static_cast<std::uint8_t>(d)}, .nm = nm, .masks = masks, .codebook = cb};
   auto m = compressed_matrix::allocate(l).value();
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   if (cb == codebook_dtype::i8) {

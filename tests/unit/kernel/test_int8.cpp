@@ -31,7 +31,7 @@ TEST_CASE("int8 quantization follows the symmetric conventions", "[kernel][int8]
 
 TEST_CASE("decode_i8 matches decompress on an i8 codebook, masks included", "[kernel][int8]") {
   std::mt19937 rng(7);
-  compressed_layout l{.rows = 5, .cols = 16, .k = 4, .d = 8, .nm = sparse_2_4, .masks = mask_encoding::bitmap,
+  compressed_layout l{.rows = 5, .cols = 16, .vq = {4, 8}, .nm = sparse_2_4, .masks = mask_encoding::bitmap,
                       .codebook = codebook_dtype::i8};
   auto m = compressed_matrix::allocate(l).value();
   m.codebook_scale = 0.25f;
@@ -59,5 +59,5 @@ TEST_CASE("reference int8 GEMM equals a widened dot product and dequantizes in t
   dequantize({acc.data(), 2, 2}, xs, 0.25f, {y.data(), 2, 2});
   CHECK(y == std::vector<float>{0.5f, 0.0f, 1.0f, -63.5f});
   STATIC_REQUIRE(int8_conventions::max_reduction == 133144);
-  STATIC_REQUIRE(kernel_traits<kernel_config{index_family::byte, 16, sparse_2_4}>::kept_per_subvector == 8);
+  STATIC_REQUIRE(kernel_traits<kernel_config{.vq = {256, 16}, .nm = sparse_2_4}>::kept_per_subvector == 8);
 }

@@ -29,12 +29,12 @@ TEST_CASE("decompress(compress(W)) read back from the file equals the in-memory 
   for (auto c : {cfg{quant::method::kmeans, {}, mask_encoding::none}, cfg{quant::method::mvq, {2, 3}, mask_encoding::pattern},
                  cfg{quant::method::mvq, {1, 3}, mask_encoding::bitmap}}) {
     for (auto cb : {codebook_dtype::f32, codebook_dtype::f16, codebook_dtype::i8}) {
-      for (auto order : {io::reduction_order::oihw, io::reduction_order::ohwi}) {
+      for (auto order : {reduction_order::oihw, reduction_order::ohwi}) {
         INFO(quant::to_string(c.method) << " " << to_string(c.nm) << " " << to_string(cb) << " " << to_string(order));
         quant::compress_options o;
         o.method = c.method;
-        o.k = 32;
-        o.d = 6;
+        o.vq = {32, 6};
+        o.order = order;
         o.nm = c.nm;
         o.masks = c.masks;
         o.codebook = cb;
@@ -42,7 +42,7 @@ TEST_CASE("decompress(compress(W)) read back from the file equals the in-memory 
         auto wr = io::to_reduction_order(w, shape, order);
         auto cm = quant::compress(matrix_view<const float>(wr.data(), 24, 54), o).value();
         io::mvq_writer writer;
-        io::mvq_layer_info info{"w", quant::to_string(c.method), shape, order};
+        io::mvq_layer_info info{"w", quant::to_string(c.method), shape};
         REQUIRE(writer.add_layer(info, cm.view()));
         auto path = dir / "w.mvq.safetensors";
         REQUIRE(writer.write(path));

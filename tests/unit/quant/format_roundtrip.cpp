@@ -38,7 +38,7 @@ compressed_matrix random_matrix(compressed_layout l, std::uint32_t seed) {
   for (std::size_t r = 0; r < l.rows; ++r) {
     auto row = std::span(cm.indices).subspan(r * l.index_bytes_per_row(), l.index_bytes_per_row());
     for (std::size_t s = 0; s < l.subvectors_per_row(); ++s)
-      write_bits(row, s, l.index_bits(), static_cast<std::uint32_t>(rng() % l.k));
+      write_bits(row, s, l.index_bits(), static_cast<std::uint32_t>(rng() % l.k()));
     if (l.nm.dense()) continue;
     auto mrow = std::span(cm.masks).subspan(r * l.mask_bytes_per_row(), l.mask_bytes_per_row());
     for (std::size_t g = 0; g < l.groups_per_row(); ++g) {
@@ -91,8 +91,8 @@ TEST_CASE("reduction orders: ohwi puts the input channel innermost, and from_ in
 }
 
 TEST_CASE("layer metadata JSON holds exactly the fields of the issue", "[format]") {
-  compressed_layout l{.rows = 48, .cols = 432, .k = 256, .d = 16, .nm = {2, 4}, .masks = mask_encoding::pattern};
-  mvq_layer_info info{"006_conv", "mvq", {48, 48, 3, 3}, reduction_order::oihw};
+  compressed_layout l{.rows = 48, .cols = 432, .vq = {256, 16}, .nm = {2, 4}, .masks = mask_encoding::pattern};
+  mvq_layer_info info{"006_conv", "mvq", {48, 48, 3, 3}};
   CHECK(layer_metadata_json(info, l) ==
         R"({"method":"mvq","k":256,"d":16,"n":2,"m":4,"shape":[48,48,3,3],"layout":"oihw","index_bits":8,)"
         R"("mask_encoding":"pattern","codebook_dtype":"f32"})");
@@ -125,9 +125,10 @@ TEST_CASE("format round trip: every codebook dtype × mask encoding × dense/N:M
         for (std::size_t i = 0; i < cases.size(); ++i) {
           auto const& c = cases[i];
           auto rc = matrix_shape(c.shape, "t").value();
-          compressed_layout l{rc.first, rc.second, c.k, c.d, c.nm, c.nm.dense() ? mask_encoding::none : enc, cb};
+          compressed_layout l{rc.first, rc.second, {c.k, static_cast<std::uint8_t>(c.d)}, c.nm, order,
+                              c.nm.dense() ? mask_encoding::none : enc, cb};
           mats.push_back(random_matrix(l, seed++));
-          infos.push_back({"layer_" + std::to_string(i), c.nm.dense() ? "kmeans" : "mvq", c.shape, order});
+          infos.push_back({"layer_" + std::to_string(i), c.nm.dense() ? "kmeans" : "mvq", c.shape});
           REQUIRE(w.add_layer(infos.back(), mats.back().view()));
         }
         std::vector<float> bias{1.5f, -2.0f, 0.25f};
@@ -149,7 +150,7 @@ TEST_CASE("format round trip: every codebook dtype × mask encoding × dense/N:M
             auto const& m = mats[i];
             CHECK(L->info.method == infos[i].method);
             CHECK(L->info.shape == infos[i].shape);
-            CHECK(L->info.order == order);
+            CHECK(L->layout.order == order);
             CHECK(L->layout == m.layout);
             CHECK(L->codebook == m.codebook);
             CHECK(L->codebook_i8 == m.codebook_i8);
@@ -183,22 +184,22 @@ TEST_CASE("format round trip: every codebook dtype × mask encoding × dense/N:M
 }
 
 TEST_CASE("format writer rejects inconsistent layers and reserved names", "[format]") {
-  compressed_layout l{.rows = 4, .cols = 16, .k = 16, .d = 8, .nm = {2, 4}, .masks = mask_encoding::pattern};
+  compressed_layout l{.rows = 4, .cols = 16, .vq = {16, 8}, .nm = {2, 4}, .masks = mask_encoding::pattern};
   auto m = random_matrix(l, 3);
   mvq_writer w;
   CHECK_FALSE(w.set_metadata("mvq_format", "1"));
   CHECK_FALSE(w.set_metadata("mvq:x", "{}"));
-  CHECK_FALSE(w.add_layer({"x", "mvq", {4, 15}, reduction_order::oihw}, m.view()));    // shape ≠ matrix
-  CHECK_FALSE(w.add_layer({"x", "kmeans", {4, 16}, reduction_order::oihw}, m.view()));  // kmeans is dense
-  CHECK_FALSE(w.add_layer({"x", "mvq", {4}, reduction_order::oihw}, m.view()));        // 1 dim
+  CHECK_FALSE(w.add_layer({"x", "mvq", {4, 15}}, m.view()));    // shape ≠ matrix
+  CHECK_FALSE(w.add_layer({"x", "kmeans", {4, 16}}, m.view()));  // kmeans is dense
+  CHECK_FALSE(w.add_layer({"x", "mvq", {4}}, m.view()));        // 1 dim
   auto bad = m;
   bad.masks[0] = 0xff;  // pattern 7 ≥ C(4,2)
-  CHECK_FALSE(w.add_layer({"x", "mvq", {4, 16}, reduction_order::oihw}, bad.view()));
-  REQUIRE(w.add_layer({"x", "mvq", {4, 2, 8}, reduction_order::ohwi}, m.view()));
+  CHECK_FALSE(w.add_layer({"x", "mvq", {4, 16}}, bad.view()));
+  REQUIRE(w.add_layer({"x", "mvq", {4, 2, 8}}, m.view()));
   std::vector<std::byte> b(4);
   CHECK_FALSE(w.add_tensor("x", dtype::f32, {1}, b));
   CHECK_FALSE(w.add_tensor("x.codebook_scale", dtype::f32, {1}, b));
-  CHECK_FALSE(w.add_layer({"x", "mvq", {4, 16}, reduction_order::oihw}, m.view()));
+  CHECK_FALSE(w.add_layer({"x", "mvq", {4, 16}}, m.view()));
   CHECK(w.add_tensor("y", dtype::f32, {1}, b));
 }
 

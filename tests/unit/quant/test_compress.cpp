@@ -35,11 +35,11 @@ TEMPLATE_LIST_TEST_CASE("mvq compress: pruned positions are exact zeros, kept on
   auto w = gaussian(rows * cols, 1);
   matrix_view<const float> wv(w.data(), rows, cols);
   for (auto enc : {mask_encoding::pattern, mask_encoding::bitmap}) {
-    compress_options o{.method = method::mvq, .k = 64, .d = 8, .nm = {2, 4}, .masks = enc, .codebook = TestType::value};
+    compress_options o{.method = method::mvq, .vq = {64, 8}, .nm = {2, 4}, .masks = enc, .codebook = TestType::value};
     layer_stats st;
     auto cm = compress(wv, o, {}, &st).value();
     REQUIRE(validate(cm.view()));
-    CHECK(cm.layout.k == 64);
+    CHECK(cm.layout.k() == 64);
     CHECK(cm.layout.masks == enc);
     auto mask = nm_prune(wv, o.nm).value();
     auto what = decompress(cm.view());
@@ -70,7 +70,7 @@ TEMPLATE_LIST_TEST_CASE("codebook rounding: f16 values are representable, i8 cod
   const std::size_t rows = 64, cols = 64;
   auto w = gaussian(rows * cols, 2);
   auto cm = compress(matrix_view<const float>(w.data(), rows, cols),
-                     {.method = method::kmeans, .k = 128, .d = 4, .codebook = TestType::value})
+                     {.method = method::kmeans, .vq = {128, 4}, .codebook = TestType::value})
                 .value();
   REQUIRE(validate(cm.view()));
   if constexpr (TestType::value == codebook_dtype::f16) {
@@ -121,9 +121,9 @@ TEST_CASE("K is clamped for layers with few sub-vectors", "[quant][compress]") {
   CHECK(clamped_k(256, 1) == 2);
   auto w = gaussian(16 * 32, 3);  // 16 rows × 4 sub-vectors of 8 = 64 sub-vectors → K = 16
   layer_stats st;
-  auto cm = compress(matrix_view<const float>(w.data(), 16, 32), {.method = method::kmeans, .k = 256, .d = 8}, {}, &st)
+  auto cm = compress(matrix_view<const float>(w.data(), 16, 32), {.method = method::kmeans, .vq = {256, 8}}, {}, &st)
                 .value();
-  CHECK(cm.layout.k == 16);
+  CHECK(cm.layout.k() == 16);
   CHECK(st.k == 16);
   CHECK(cm.codebook.size() == 16 * 8);
 }
@@ -134,7 +134,7 @@ TEST_CASE("compress statistics with calibration rows", "[quant][compress]") {
   auto x = gaussian(n * cols, 5);
   matrix_view<const float> wv(w.data(), rows, cols), xv(x.data(), n, cols);
   layer_stats st;
-  auto cm = compress(wv, {.method = method::mvq, .k = 32, .d = 16, .nm = {2, 4}}, xv, &st).value();
+  auto cm = compress(wv, {.method = method::mvq, .vq = {32, 16}, .nm = {2, 4}}, xv, &st).value();
   auto what = decompress(cm.view());
   double y2 = 0, e2 = 0;
   for (std::size_t i = 0; i < n; ++i)
@@ -163,7 +163,7 @@ TEST_CASE("compress is bit-identical for any thread count", "[quant][compress]")
   auto w = gaussian(rows * cols, 6);
   matrix_view<const float> wv(w.data(), rows, cols);
   for (auto m : {method::kmeans, method::mvq}) {
-    compress_options o{.method = m, .k = 16, .d = 8, .nm = m == method::mvq ? nm_pattern{2, 4} : nm_pattern{},
+    compress_options o{.method = m, .vq = {16, 8}, .nm = m == method::mvq ? nm_pattern{2, 4} : nm_pattern{},
                        .codebook = codebook_dtype::i8, .seed = 5, .threads = 1, .max_iter = 4};
     auto ref = compress(wv, o).value();
     for (unsigned th : {2u, 3u, 7u}) {
@@ -182,8 +182,8 @@ TEST_CASE("mvq beats plain VQ on the largest weights at equal K and d", "[quant]
   const std::size_t rows = 64, cols = 128;
   auto w = gaussian(rows * cols, 7);
   matrix_view<const float> wv(w.data(), rows, cols);
-  auto vq = compress(wv, {.method = method::kmeans, .k = 64, .d = 8}).value();
-  auto mv = compress(wv, {.method = method::mvq, .k = 64, .d = 8, .nm = {2, 4}}).value();
+  auto vq = compress(wv, {.method = method::kmeans, .vq = {64, 8}}).value();
+  auto mv = compress(wv, {.method = method::mvq, .vq = {64, 8}, .nm = {2, 4}}).value();
   auto a = decompress(vq.view()), b = decompress(mv.view());
   std::vector<float> mag(w.size());
   for (std::size_t i = 0; i < w.size(); ++i) mag[i] = std::fabs(w[i]);
@@ -203,38 +203,38 @@ TEST_CASE("compress rejects bad input with a message naming the problem", "[quan
   auto w = gaussian(8 * 24, 8);
   matrix_view<const float> wv(w.data(), 8, 24);
   auto msg = [](auto const& r) { return r ? std::string() : r.error().message; };
-  auto e1 = compress(wv, {.method = method::kmeans, .k = 16, .d = 16});  // 24 % 16
+  auto e1 = compress(wv, {.method = method::kmeans, .vq = {16, 16}});  // 24 % 16
   REQUIRE_FALSE(e1);
   CHECK(e1.error().code == errc::shape_mismatch);
   CHECK_THAT(msg(e1), Catch::Contains("multiple of d"));
-  auto e2 = compress(wv, {.method = method::mvq, .k = 16, .d = 8});  // mvq without N:M
+  auto e2 = compress(wv, {.method = method::mvq, .vq = {16, 8}});  // mvq without N:M
   REQUIRE_FALSE(e2);
   CHECK_THAT(msg(e2), Catch::Contains("N:M"));
-  auto e3 = compress(wv, {.method = method::mvq, .k = 16, .d = 4, .nm = {2, 8}});  // d not a multiple of M
+  auto e3 = compress(wv, {.method = method::mvq, .vq = {16, 4}, .nm = {2, 8}});  // d not a multiple of M
   REQUIRE_FALSE(e3);
   CHECK(e3.error().code == errc::unsupported);
-  auto e4 = compress(wv, {.method = method::mvq, .k = 16, .d = 8, .nm = {5, 4}});  // N > M
+  auto e4 = compress(wv, {.method = method::mvq, .vq = {16, 8}, .nm = {5, 4}});  // N > M
   REQUIRE_FALSE(e4);
   CHECK(e4.error().code == errc::unsupported);
   auto x = gaussian(5 * 20, 9);
-  auto e5 = compress(wv, {.method = method::mvq, .k = 16, .d = 8, .nm = {2, 4}},
+  auto e5 = compress(wv, {.method = method::mvq, .vq = {16, 8}, .nm = {2, 4}},
                      matrix_view<const float>(x.data(), 5, 20));  // calib columns 20 ≠ 24
   REQUIRE_FALSE(e5);
   CHECK(e5.error().code == errc::shape_mismatch);
   CHECK_THAT(msg(e5), Catch::Contains("calibration"));
-  CHECK_FALSE(compress(wv, {.method = method::kmeans, .k = 100, .d = 8}));  // K not a power of two
-  CHECK_FALSE(compress(wv, {.method = method::kmeans, .k = 16, .d = 24}));  // d > 16: unsupported
-  CHECK_FALSE(compress(wv, {.method = method::kmeans, .k = 16, .d = 8, .nm = {2, 4}}));  // kmeans with N:M
-  CHECK_FALSE(compress(wv, {.method = method::mvq, .k = 16, .d = 8, .nm = {2, 4}, .masks = mask_encoding::none}));
+  CHECK_FALSE(compress(wv, {.method = method::kmeans, .vq = {100, 8}}));  // K not a power of two
+  CHECK_FALSE(compress(wv, {.method = method::kmeans, .vq = {16, 24}}));  // d > 16: unsupported
+  CHECK_FALSE(compress(wv, {.method = method::kmeans, .vq = {16, 8}, .nm = {2, 4}}));  // kmeans with N:M
+  CHECK_FALSE(compress(wv, {.method = method::mvq, .vq = {16, 8}, .nm = {2, 4}, .masks = mask_encoding::none}));
   CHECK_FALSE(compress(matrix_view<const float>(), {.method = method::kmeans}));
   w[3] = std::numeric_limits<float>::infinity();
-  CHECK_FALSE(compress(wv, {.method = method::kmeans, .k = 16, .d = 8}));
+  CHECK_FALSE(compress(wv, {.method = method::kmeans, .vq = {16, 8}}));
 }
 
 TEST_CASE("masked codebook gradient: Σ over assigned sub-vectors of m ⊙ ∂L/∂ŵ", "[quant][gradient]") {
   const std::size_t rows = 16, cols = 32;
   auto w = gaussian(rows * cols, 10);
-  auto cm = compress(matrix_view<const float>(w.data(), rows, cols), {.method = method::mvq, .k = 8, .d = 8, .nm = {1, 4}})
+  auto cm = compress(matrix_view<const float>(w.data(), rows, cols), {.method = method::mvq, .vq = {8, 8}, .nm = {1, 4}})
                 .value();
   auto gw = gaussian(rows * cols, 11);
   std::vector<float> gc(8 * 8);

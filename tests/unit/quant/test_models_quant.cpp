@@ -27,7 +27,7 @@ TEST_CASE("ppocr_det 024_conv: mvq 2:4 with calibration rows, exact zeros, sensi
   REQUIRE(x.size() % li.cols == 0);
   matrix_view<const float> wv(w.data(), li.rows, li.cols), xv(x.data(), x.size() / li.cols, li.cols);
   layer_stats st;
-  compress_options o{.method = method::mvq, .k = 64, .d = 16, .nm = {2, 4}, .codebook = codebook_dtype::i8,
+  compress_options o{.method = method::mvq, .vq = {64, 16}, .nm = {2, 4}, .codebook = codebook_dtype::i8,
                      .threads = 2, .max_iter = 10};
   auto cm = compress(wv, o, xv, &st).value();
   REQUIRE(validate(cm.view()));
@@ -58,9 +58,9 @@ TEST_CASE("faceapi conv: kmeans at 1 index bit/weight reaches a sensible SQNR", 
   auto w = f.read_f32(name).value();
   layer_stats st;
   auto cm = compress(matrix_view<const float>(w.data(), li.rows, li.cols),
-                     {.method = method::kmeans, .k = 256, .d = 8, .threads = 2, .max_iter = 10}, {}, &st)
+                     {.method = method::kmeans, .vq = {256, 8}, .threads = 2, .max_iter = 10}, {}, &st)
                 .value();
-  CHECK(cm.layout.k == 256);
+  CHECK(cm.layout.k() == 256);
   const double wsqnr = db(st.weight_norm2, st.weight_err2);
   INFO("weight SQNR " << wsqnr << " dB");
   CHECK(wsqnr > 4.0);

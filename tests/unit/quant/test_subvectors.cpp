@@ -4,6 +4,7 @@
 #include <array>
 #include <vector>
 
+#include "mvq/core/reduction_order.hpp"
 #include "mvq/quant/subvectors.hpp"
 
 using namespace mvq;
@@ -35,20 +36,24 @@ TEST_CASE("layers are classified from shape and group", "[quant][subvectors]") {
   CHECK_FALSE(compressed_by_default(layer_kind::conv_transpose));
 }
 
-TEST_CASE("spatial-major reordering maps (i, s) to (s, i) and back", "[quant][subvectors]") {
+TEST_CASE("ohwi reordering maps (i, s) to (s, i) and back", "[quant][subvectors]") {
   const std::size_t rows = 3, in = 4, taps = 6, cols = in * taps;
   std::vector<float> w(rows * cols), sm(rows * cols), back(rows * cols);
   for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i);
-  REQUIRE(to_spatial_major(matrix_view<const float>(w.data(), rows, cols), in,
-                           matrix_view<float>(sm.data(), rows, cols)));
+  const auto oihw = reduction_order::oihw, ohwi = reduction_order::ohwi;
+  REQUIRE(reorder_columns(matrix_view<const float>(w.data(), rows, cols), in, oihw, ohwi,
+                          matrix_view<float>(sm.data(), rows, cols)));
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t i = 0; i < in; ++i)
       for (std::size_t s = 0; s < taps; ++s) CHECK(sm[r * cols + s * in + i] == w[r * cols + i * taps + s]);
-  REQUIRE(from_spatial_major(matrix_view<const float>(sm.data(), rows, cols), in,
-                             matrix_view<float>(back.data(), rows, cols)));
+  REQUIRE(reorder_columns(matrix_view<const float>(sm.data(), rows, cols), in, ohwi, oihw,
+                          matrix_view<float>(back.data(), rows, cols)));
   CHECK(back == w);
-  CHECK_FALSE(to_spatial_major(matrix_view<const float>(w.data(), rows, cols), 5,
-                               matrix_view<float>(sm.data(), rows, cols)));
-  CHECK_FALSE(to_spatial_major(matrix_view<const float>(w.data(), rows, cols), in,
-                               matrix_view<float>(sm.data(), rows - 1, cols)));
+  REQUIRE(reorder_columns(matrix_view<const float>(w.data(), rows, cols), in, ohwi, ohwi,
+                          matrix_view<float>(back.data(), rows, cols)));
+  CHECK(back == w);
+  CHECK_FALSE(reorder_columns(matrix_view<const float>(w.data(), rows, cols), 5, oihw, ohwi,
+                              matrix_view<float>(sm.data(), rows, cols)));
+  CHECK_FALSE(reorder_columns(matrix_view<const float>(w.data(), rows, cols), in, oihw, ohwi,
+                              matrix_view<float>(sm.data(), rows - 1, cols)));
 }
