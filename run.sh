@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 readonly PACKAGES=(
   cmake ninja-build g++ ccache
-  libxsimd-dev librange-v3-dev libexpected-dev nlohmann-json3-dev libcli11-dev   # the library and its CLI
+  libxsimd-dev libexpected-dev nlohmann-json3-dev libcli11-dev                   # the library and its CLI
   catch2 libbenchmark-dev python3-numpy                                         # tests and benchmarks
   clang-14 libclang-rt-14-dev                                                   # libFuzzer targets
   libopenblas-dev libeigen3-dev libfaiss-dev                                    # benchmark peers

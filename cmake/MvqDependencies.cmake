@@ -10,5 +10,4 @@ if(NOT TARGET xtl)
   add_library(xtl INTERFACE IMPORTED)
 endif()
 find_dependency(xsimd)
-# range-v3 0.12's version file rejects find_package(range-v3 0.12), so ask for no version.
-find_dependency(range-v3)
+

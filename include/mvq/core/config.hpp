@@ -123,6 +123,34 @@ template <class... Cfg>
   return p;
 }
 
+/// Parses "K,d" (decimal, e.g. "256,16") into a validated codebook shape: the spelling of `mvq emulate --vq` and of
+/// the `VQ:` key of a SCALE-Sim configuration's [mvq] section.
+[[nodiscard]] inline result<vq_config> parse_vq_config(std::string_view s) {
+  auto bad = [&](std::string_view why) {
+    return fail(errc::invalid_argument, "codebook shape '" + std::string(s) + "': " + std::string(why));
+  };
+  const auto comma = s.find(',');
+  if (comma == std::string_view::npos) return bad("expected K,d, e.g. 256,16");
+  auto number = [](std::string_view t, std::uint64_t& out) {
+    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    if (t.empty() || t.size() > 7) return false;
+    out = 0;
+    for (char ch : t) {
+      if (ch < '0' || ch > '9') return false;
+      out = out * 10 + static_cast<std::uint64_t>(ch - '0');
+    }
+    return true;
+  };
+  std::uint64_t k = 0, d = 0;
+  if (!number(s.substr(0, comma), k) || !number(s.substr(comma + 1), d)) return bad("expected K,d, e.g. 256,16");
+  if (k > max_codebook_size) return bad(sentence(config_error::vq_codebook_range));
+  if (d > max_subvector_dim) return bad(sentence(config_error::vq_dim_range));
+  const vq_config v{static_cast<std::uint32_t>(k), static_cast<std::uint8_t>(d)};
+  if (const char* e = check(v); *e) return bad(e);
+  return v;
+}
+
 /// Named configurations; they show up in test and benchmark names.
 inline constexpr vq_config k256_d4{.codebook_size = 256, .subvector_dim = 4};
 inline constexpr vq_config k256_d8{.codebook_size = 256, .subvector_dim = 8};
