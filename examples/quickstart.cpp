@@ -16,7 +16,7 @@ int main() {
   for (auto& v : w) v = normal(rng);
 
   // MVQ: 2:4 pruning, then masked k-means with K = 256 codewords of d = 16.
-  quant::compress_options opt{.method = quant::method::mvq, .vq = {256, 16}, .nm = sparse_2_4};
+  quant::compress_options opt{.method = quant::method::mvq, .vq = k256_d16, .nm = sparse_2_4};
   quant::layer_stats stats;
   auto cm = quant::compress(matrix_view<const float>(w.data(), rows, cols), opt, {}, &stats);
   if (!cm) return std::fprintf(stderr, "%s\n", cm.error().what().c_str()), 1;
