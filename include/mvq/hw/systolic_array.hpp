@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "mvq/core/compressed_matrix.hpp"
 #include "mvq/core/reduction_order.hpp"
@@ -81,10 +82,18 @@ class systolic_array {
   [[nodiscard]] static result<sim_stats> simulate(matrix_view<const std::int8_t> x, compressed_matrix_view const& w,
                                                   matrix_view<std::int32_t> out) {
     static_assert(accepts<V, P>);
-    if (w.layout.vq != V || w.layout.nm != P)
-      return fail(errc::shape_mismatch, "systolic_array: the matrix has " + to_string(w.layout.vq) + " and N:M " +
-                                            to_string(w.layout.nm) + ", the call was compiled for " + to_string(V) +
-                                            " and N:M " + to_string(P));
+    if (w.layout.vq != V || w.layout.nm != P) {
+      // Appended piece by piece: GCC 12's -Wrestrict misfires on a chain of temporaries built from constants.
+      std::string msg = "systolic_array: the matrix has ";
+      msg += to_string(w.layout.vq);
+      msg += " and N:M ";
+      msg += to_string(w.layout.nm);
+      msg += ", the call was compiled for ";
+      msg += to_string(V);
+      msg += " and N:M ";
+      msg += to_string(P);
+      return fail(errc::shape_mismatch, msg);
+    }
     return simulate(x, w, out);
   }
   /// A conv or GEMM layer on real int8 weights in `order` (`simulate_conv_i8`), after `check_layer`, on `pe_type`.
