@@ -85,11 +85,17 @@ class systolic_array {
     if (w.layout.vq != V || w.layout.nm != P) {
       // Appended piece by piece: GCC 12's -Wrestrict misfires on a chain of temporaries built from constants.
       std::string msg = "systolic_array: the matrix has ";
-      msg += to_string(w.layout.vq);
+      msg += "K";
+      msg += std::to_string(w.layout.vq.codebook_size);
+      msg += "_d";
+      msg += std::to_string(w.layout.vq.subvector_dim);
       msg += " and N:M ";
       msg += to_string(w.layout.nm);
       msg += ", the call was compiled for ";
-      msg += to_string(V);
+      msg += "K";
+      msg += std::to_string(V.codebook_size);
+      msg += "_d";
+      msg += std::to_string(V.subvector_dim);
       msg += " and N:M ";
       msg += to_string(P);
       return fail(errc::shape_mismatch, msg);
