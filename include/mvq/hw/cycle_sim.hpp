@@ -351,7 +351,7 @@ template <class Pe>
   if ((x.rows() + 1) * cfg.wrf_depth * 2 >= (std::size_t{1} << 31) || w.rows() >= (std::size_t{1} << 31))
     return fail(errc::too_large, "simulate: M and N must stay below 2^30 / wrf_depth (stream tokens are 32-bit)");
   // Operands are int8 here; narrower operand registers must hold every value (else the error names the first).
-  if (cfg.operand_bits < 8) {
+  if (cfg.operand_bits < int8_conventions::operand_bits) {
     auto scan = [&](matrix_view<const std::int8_t> v, const char* what) -> result<void> {
       for (std::size_t i = 0; i < v.rows(); ++i)
         for (std::size_t j = 0; j < v.cols(); ++j)

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -112,8 +113,9 @@ template <kernel::kernel_config C>
 struct processing_element : kernel::kernel_traits<C> {
   /// The traits this PE is made of.
   using traits = kernel::kernel_traits<C>;
-  /// The partial-sum register: int32 up to 32 accumulator bits, int64 above.
-  using accumulator_type = std::conditional_t<(traits::accumulator_bits <= 32), std::int32_t, std::int64_t>;
+  /// The partial-sum register: int32 when the accumulator fits it, int64 above.
+  using accumulator_type = std::conditional_t<(traits::accumulator_bits <= std::numeric_limits<std::uint32_t>::digits),
+                                              std::int32_t, std::int64_t>;
   /// Bits of the codebook register file the traits describe (`codebook_bits(C)`).
   static constexpr std::uint64_t codebook_bits = hw::codebook_bits(C);
 
@@ -123,13 +125,14 @@ struct processing_element : kernel::kernel_traits<C> {
   }
   /// What the operand register holds for `v`: its low operand_bits bits, sign-extended.
   [[nodiscard]] static constexpr std::int64_t operand(std::int64_t v) noexcept {
-    if constexpr (traits::operand_bits >= 32) return v;
+    if constexpr (traits::operand_bits >= std::numeric_limits<std::uint32_t>::digits) return v;
     else return detail::wrap_to_bits(v, traits::operand_bits);
   }
   /// `acc + v` in the accumulator's width (wraps modulo 2^accumulator_bits).
   [[nodiscard]] static constexpr accumulator_type add(std::int64_t acc, std::int64_t v) noexcept {
     const std::int64_t s = detail::add_mod64(acc, v);
-    if constexpr (traits::accumulator_bits == 32) return static_cast<std::int32_t>(s);  // modular conversion
+    if constexpr (traits::accumulator_bits == std::numeric_limits<std::uint32_t>::digits)
+      return static_cast<std::int32_t>(s);  // modular conversion
     else return static_cast<accumulator_type>(detail::wrap_to_bits(s, traits::accumulator_bits));
   }
   /// One multiply-accumulate: `acc + a · w` with both operands in their registers and the sum in the accumulator.
