@@ -49,7 +49,10 @@
   X(array_dense_nm,                                                                                             \
     "array_config: dense_mac PEs cannot exploit an N:M pattern; use pe_kind::sparse_nm or leave nm dense.")     \
   X(array_sparse_dense, "array_config: sparse_nm PEs need a non-dense N:M pattern in nm.")                      \
-  X(array_codebook_rf, "array_config: the codebook register file must hold at least K codewords.")
+  X(array_codebook_rf, "array_config: the codebook register file must hold at least K codewords.")             \
+  X(array_fit_nm, "systolic_array: the weights' N:M pattern differs from the N:M pattern of the array's PEs.")  \
+  X(array_fit_codebook, "systolic_array: the weights' codebook size K exceeds the array's codebook register file.") \
+  X(array_fit_dim, "systolic_array: the weights' sub-vector dimension d differs from the array's vq.subvector_dim.")
 
 namespace mvq::inline v0 {
 

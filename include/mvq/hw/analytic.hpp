@@ -12,6 +12,7 @@
 #include "mvq/hw/array_config.hpp"
 #include "mvq/hw/layer.hpp"
 #include "mvq/hw/mapping.hpp"
+#include "mvq/hw/processing_element.hpp"
 
 namespace mvq::inline v0::hw {
 
@@ -160,7 +161,8 @@ namespace detail {
 
   // Weight storage and traffic. Dense: K·N words. Sparse N:M: K'·N words plus an M-bit bitmap per group (the
   // MVQ paper's leading-zero-count decoder reads bitmaps). VQ: log2(K_cb) bits per d-wide sub-vector plus the
-  // masks, plus the int8 codebook (K_cb · kept-per-sub-vector words) once per layer (MVQ, ASPLOS 2025).
+  // masks, plus the codebook once per layer (`codebook_bits`: K_cb codewords of d operand-width values; a masked
+  // codeword is still d wide, MVQ, ASPLOS 2025).
   const std::uint64_t ob = c.operand_bits;
   const std::uint64_t mask_groups = p.dense() ? 0 : ((k + p.m - 1) / p.m) * n;
   out.mask_decodes = g.groups * mask_groups;
@@ -169,7 +171,7 @@ namespace detail {
     const std::uint64_t d = c.vq.subvector_dim;
     const std::uint64_t subvectors = ((k + d - 1) / d) * n;
     out.codebook_reads = g.groups * subvectors;
-    out.codebook_bits = std::uint64_t{c.vq.codebook_size} * kept_per_subvector(c.vq, p) * ob;
+    out.codebook_bits = hw::codebook_bits(c);
     out.filter_bits = g.groups * subvectors * index_bits(c.vq.codebook_size) + out.metadata_bits + out.codebook_bits;
   } else {
     out.filter_bits = g.groups * kc * n * ob + out.metadata_bits;

@@ -21,6 +21,7 @@
 #include "mvq/core/config.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/hw/array_config.hpp"
+#include "mvq/hw/processing_element.hpp"
 #include "mvq/hw/tables.hpp"
 
 namespace mvq::inline v0::hw {
@@ -58,11 +59,11 @@ struct rf_depths {
   return x <= 1 ? 0u : static_cast<unsigned>(std::bit_width(x - 1));
 }
 
-/// Non-zero weights a PE column holds per d-wide sub-vector: Q = (N/M)·d (d when dense). MVQ, ASPLOS 2025.
+/// Non-zero weights a PE column holds per d-wide sub-vector: Q = (N/M)·d (d when dense). MVQ, ASPLOS 2025. The
+/// kernels' definition (`kernel_traits<C>::kept_per_subvector` is core's `kept_per_subvector(vq, nm)`), applied to
+/// the array's codebook shape and the pattern its PEs exploit.
 [[nodiscard]] constexpr std::uint32_t pes_per_subvector(array_config const& c) noexcept {
-  const nm_pattern p = c.pe_pattern();
-  const std::uint32_t d = c.vq.subvector_dim;
-  return p.dense() ? d : d * p.n / p.m;
+  return static_cast<std::uint32_t>(mvq::kept_per_subvector(c.vq, c.pe_pattern()));
 }
 
 /// Decode lanes of a vq_decode array's weight-loading controller. Each lane reads one codeword per cycle and
@@ -92,11 +93,13 @@ struct rf_depths {
   const nm_pattern p = c.pe_pattern();
   if (!p.dense()) a.act_mux_um2 = pes * ((p.m - 1) * w * mux + ceil_log2(p.m) * reg);
   if (c.pe == pe_kind::vq_decode) {
-    const double k = c.codebook_entries(), dim = c.vq.subvector_dim, q = pes_per_subvector(c);
-    a.codebook_rf_um2 = k * dim * w * reg;
+    const double k = c.codebook_entries(), cw = static_cast<double>(codeword_bits(c)), q = pes_per_subvector(c);
+    // The register file holds `codebook_rf_entries` codewords of `codeword_bits` (K·d·w when it is sized to K:
+    // `codebook_bits`, the definition the analytic and energy models count).
+    a.codebook_rf_um2 = k * cw * reg;
     // One lane: a K:1 read mux of d·w bits, then (sparse) one LZC per kept value (the mask decoder finds the
     // next set bit of its group, N times per group) and an M:1 mux per kept value picking it out of its group.
-    double lane = (k - 1) * dim * w * mux;
+    double lane = (k - 1) * cw * mux;
     if (!p.dense()) lane += q * (tech.lzc.area_um2 + (p.m - 1) * w * mux);
     a.decoder_um2 = decode_lanes(c) * lane;
   } else if (c.pe == pe_kind::sparse_nm) {

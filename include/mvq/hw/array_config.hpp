@@ -11,6 +11,7 @@
 
 #include "mvq/core/config.hpp"
 #include "mvq/core/error.hpp"
+#include "mvq/core/int8.hpp"
 #include "mvq/core/sentences.hpp"
 
 namespace mvq::inline v0::hw {
@@ -47,8 +48,8 @@ struct array_config {
   pe_kind pe = pe_kind::dense_mac;                      ///< processing-element kind
   nm_pattern nm{};                                      ///< N:M pattern of sparse_nm / vq_decode PEs ({0,0}: dense)
   vq_config vq{};                                       ///< codebook shape of vq_decode PEs
-  std::uint8_t operand_bits = 8;                        ///< weight / activation width in bits
-  std::uint8_t accumulator_bits = 32;                   ///< partial-sum width in bits
+  std::uint8_t operand_bits = int8_conventions::operand_bits;          ///< weight / activation width in bits
+  std::uint8_t accumulator_bits = int8_conventions::accumulator_bits;  ///< partial-sum width in bits
   std::uint32_t ifmap_sram_kb = 64;                     ///< ifmap SRAM, kB (SCALE-Sim IfmapSramSzkB)
   std::uint32_t filter_sram_kb = 64;                    ///< filter SRAM, kB (SCALE-Sim FilterSramSzkB)
   std::uint32_t ofmap_sram_kb = 64;                     ///< ofmap SRAM, kB (SCALE-Sim OfmapSramSzkB)

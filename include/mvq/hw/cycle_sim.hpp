@@ -1,9 +1,11 @@
 #pragma once
 /// @file
 /// The cycle-stepped model: operands move through the PE registers one register per clock tick (activations to
-/// the right, partial sums or weights down), and for int8 operands (symmetric [−127, 127], int32 accumulators,
-/// `kernel::int8_conventions`) the array computes the actual outputs. In CALC mode its cycle count equals the
-/// analytic model (analytic.hpp) exactly, and its outputs equal `kernel::reference_gemm_i8` bit for bit.
+/// the right, partial sums or weights down), and the array computes the actual outputs: every MAC is the step of
+/// the array's processing element (processing_element.hpp, over `kernel::kernel_traits<pe_config(array)>`), with
+/// its operand and accumulator widths. In CALC mode its cycle count equals the analytic model (analytic.hpp)
+/// exactly, and with the default 8-bit operands and 32-bit accumulators (`int8_conventions`) its outputs equal
+/// `kernel::reference_gemm_i8` bit for bit.
 ///
 /// Sparse N:M arrays receive the filter compacted to K' rows (SCALE-Sim v3) together with each kept weight's
 /// position; a PE's multiplexer picks the matching activation out of its N:M group (MVQ, ASPLOS 2025). VQ arrays
@@ -22,9 +24,11 @@
 #include "mvq/core/config.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/core/matrix_view.hpp"
+#include "mvq/core/reduction_order.hpp"
 #include "mvq/hw/array_config.hpp"
 #include "mvq/hw/layer.hpp"
 #include "mvq/hw/mapping.hpp"
+#include "mvq/hw/processing_element.hpp"
 #include "mvq/kernel/int8.hpp"
 #include "mvq/kernel/traits.hpp"
 
@@ -129,9 +133,10 @@ struct array_ifmap {
 /// row's local time) = m·g + w enters row r at tick u + r and moves one PE right per tick; PE(r, c) multiplies the
 /// activation its mux selects by WRF[w], accumulates the g products in its PRF entry and, at w = g − 1, passes
 /// PRF + the partial sum from above down; row R − 1 emits out(m, n).
-inline std::uint64_t ws_group(array_config const& cfg, array_filter const& f, array_ifmap const& a,
-                              std::size_t fr0, std::size_t g, std::size_t fc, matrix_view<std::int32_t> out,
-                              sim_stats& st) {
+template <class Pe>
+std::uint64_t ws_group(array_config const& cfg, Pe const& pe, array_filter const& f, array_ifmap const& a,
+                       std::size_t fr0, std::size_t g, std::size_t fc, matrix_view<std::int32_t> out, sim_stats& st) {
+  using acc_t = typename Pe::accumulator_type;
   const std::size_t R = cfg.rows, C = cfg.cols, L = R * g, T = a.m;
   const std::size_t n0 = fc * C;
   // Load: shift chains, one per column, of length R·g; position P = r·g + w holds tile w's row r.
@@ -165,7 +170,8 @@ inline std::uint64_t ws_group(array_config const& cfg, array_filter const& f, ar
       srf[((p / g) * C + c) * g + p % g] = schain[c * L + p];
     }
   // Register planes: PE(r, c) at r·C + c.
-  std::vector<std::int32_t> tok(R * C, -1), psum(R * C, 0), prf(R * C, 0);
+  std::vector<std::int32_t> tok(R * C, -1);
+  std::vector<acc_t> psum(R * C, 0), prf(R * C, 0);
   const std::size_t stream_ticks = g * T + R + C - 2;
   const unsigned wb = g > 1 ? static_cast<unsigned>(std::bit_width(g - 1)) : 0u;
   const std::int32_t wmask = static_cast<std::int32_t>((1u << wb) - 1);
@@ -174,9 +180,9 @@ inline std::uint64_t ws_group(array_config const& cfg, array_filter const& f, ar
   for (std::size_t tick = 0; tick < stream_ticks; ++tick) {
     for (std::size_t r = R; r-- > 0;) {
       std::int32_t* trow = tok.data() + r * C;
-      std::int32_t* prow = psum.data() + r * C;
-      std::int32_t* lrow = prf.data() + r * C;
-      const std::int32_t* above = r ? psum.data() + (r - 1) * C : nullptr;
+      acc_t* prow = psum.data() + r * C;
+      acc_t* lrow = prf.data() + r * C;
+      const acc_t* above = r ? psum.data() + (r - 1) * C : nullptr;
       // Edge feed: local time u = tick − r.
       std::int32_t feed = -1;
       if (tick >= r && tick - r < g * T) {
@@ -192,16 +198,17 @@ inline std::uint64_t ws_group(array_config const& cfg, array_filter const& f, ar
         const std::int32_t w = t & wmask;
         const std::size_t m = static_cast<std::size_t>(t >> wb);
         const std::size_t pos = (r * C + c) * g + static_cast<std::size_t>(w);
-        const std::int32_t prod = std::int32_t{a.row(m)[srf[pos]]} * std::int32_t{wrf[pos]};
+        // The PE's MAC into its PRF entry; at the tile's last weight the PRF joins the partial sum from above.
+        const acc_t l = pe.mac(lrow[c], a.row(m)[srf[pos]], wrf[pos]);
         if (w != last_w) {
-          lrow[c] += prod;
+          lrow[c] = l;
           continue;
         }
-        const std::int32_t s = (above ? above[c] : 0) + lrow[c] + prod;
+        const acc_t s = pe.add(above ? above[c] : 0, l);
         lrow[c] = 0;
         prow[c] = s;
         if (r == R - 1 && c < cols_used) {
-          out(m, n0 + c) += s;
+          out(m, n0 + c) = static_cast<std::int32_t>(pe.add(out(m, n0 + c), s));
           ++st.ofmap_writes;
         }
       }
@@ -214,8 +221,10 @@ inline std::uint64_t ws_group(array_config const& cfg, array_filter const& f, ar
 /// Input-stationary fold: PE column c holds ifmap row m0 + c (its activation group for reduction step j = k0 + r,
 /// loaded through an R-deep shift chain in R ticks); stream token n enters row r at tick n + r carrying the
 /// weight W'(j, n) and its mux select; row R − 1 emits out(m, n).
-inline std::uint64_t is_fold(array_config const& cfg, array_filter const& f, array_ifmap const& a, std::size_t fr,
-                             std::size_t fc, matrix_view<std::int32_t> out, sim_stats& st) {
+template <class Pe>
+std::uint64_t is_fold(array_config const& cfg, Pe const& pe, array_filter const& f, array_ifmap const& a,
+                      std::size_t fr, std::size_t fc, matrix_view<std::int32_t> out, sim_stats& st) {
+  using acc_t = typename Pe::accumulator_type;
   const std::size_t R = cfg.rows, C = cfg.cols, T = f.n;
   const std::size_t k0 = fr * R, m0 = fc * C;
   // Load: the stationary register of PE(r, c) receives ifmap row index m0 + c (or the zero row) by shifting.
@@ -230,14 +239,15 @@ inline std::uint64_t is_fold(array_config const& cfg, array_filter const& f, arr
       if (used) ++st.ifmap_reads;
     }
   }
-  std::vector<std::int32_t> tok(R * C, -1), psum(R * C, 0);
+  std::vector<std::int32_t> tok(R * C, -1);
+  std::vector<acc_t> psum(R * C, 0);
   const std::size_t stream_ticks = T + R + C - 2;
   const std::size_t cols_used = std::min(C, a.m - m0);
   for (std::size_t tick = 0; tick < stream_ticks; ++tick) {
     for (std::size_t r = R; r-- > 0;) {
       std::int32_t* trow = tok.data() + r * C;
-      std::int32_t* prow = psum.data() + r * C;
-      const std::int32_t* above = r ? psum.data() + (r - 1) * C : nullptr;
+      acc_t* prow = psum.data() + r * C;
+      const acc_t* above = r ? psum.data() + (r - 1) * C : nullptr;
       const std::size_t j = k0 + r;
       std::int32_t feed = -1;
       if (tick >= r && tick - r < T) {
@@ -251,11 +261,11 @@ inline std::uint64_t is_fold(array_config const& cfg, array_filter const& f, arr
         trow[c] = n;
         if (n < 0) continue;
         const std::size_t m = static_cast<std::size_t>(chain[c * R + r]);
-        const std::int32_t s = (above ? above[c] : 0) +
-                               std::int32_t{a.row(m)[srow[n]]} * std::int32_t{wrow[n]};
+        const acc_t s = pe.mac(above ? above[c] : 0, a.row(m)[srow[n]], wrow[n]);
         prow[c] = s;
         if (r == R - 1 && c < cols_used) {
-          out(m0 + c, static_cast<std::size_t>(n)) += s;
+          const std::size_t nn = static_cast<std::size_t>(n);
+          out(m0 + c, nn) = static_cast<std::int32_t>(pe.add(out(m0 + c, nn), s));
           ++st.ofmap_writes;
         }
       }
@@ -269,11 +279,14 @@ inline std::uint64_t is_fold(array_config const& cfg, array_filter const& f, arr
 /// at tick j + r (the activation group of ifmap row m0 + r) and column c from the top at tick j + c (weight
 /// W'(j, n0 + c) with its mux select); both meet at PE(r, c) at tick j + r + c. The accumulators are read out
 /// through the ofmap port after the last MAC, overlapped with the next fold (SCALE-Sim's OS fold length).
-inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, array_ifmap const& a, std::size_t fr,
-                             std::size_t fc, matrix_view<std::int32_t> out, sim_stats& st) {
+template <class Pe>
+std::uint64_t os_fold(array_config const& cfg, Pe const& pe, array_filter const& f, array_ifmap const& a,
+                      std::size_t fr, std::size_t fc, matrix_view<std::int32_t> out, sim_stats& st) {
+  using acc_t = typename Pe::accumulator_type;
   const std::size_t R = cfg.rows, C = cfg.cols, T = f.k;
   const std::size_t m0 = fr * R, n0 = fc * C;
-  std::vector<std::int32_t> left(R * C, -1), top(R * C, -1), acc(R * C, 0);
+  std::vector<std::int32_t> left(R * C, -1), top(R * C, -1);
+  std::vector<acc_t> acc(R * C, 0);
   const std::size_t stream_ticks = T + R + C - 2;
   const std::size_t rows_used = std::min(R, a.m - m0), cols_used = std::min(C, f.n - n0);
   for (std::size_t tick = 0; tick < stream_ticks; ++tick) {
@@ -281,7 +294,7 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
       std::int32_t* lrow = left.data() + r * C;
       std::int32_t* trow = top.data() + r * C;
       const std::int32_t* tabove = r ? top.data() + (r - 1) * C : nullptr;
-      std::int32_t* arow = acc.data() + r * C;
+      acc_t* arow = acc.data() + r * C;
       const std::size_t m = r < rows_used ? m0 + r : a.m;
       const std::int8_t* xrow = a.row(m);
       std::int32_t feed = -1;
@@ -302,27 +315,24 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
         trow[c] = jt;
         if (jt < 0) continue;  // the two streams are skew-aligned: jl == jt here
         const std::size_t j = static_cast<std::size_t>(jt);
-        arow[c] += std::int32_t{xrow[f.select(j, n0 + c)]} * std::int32_t{f.weight(j, n0 + c)};
+        arow[c] = pe.mac(arow[c], xrow[f.select(j, n0 + c)], f.weight(j, n0 + c));
       }
     }
   }
   for (std::size_t r = 0; r < rows_used; ++r)
     for (std::size_t c = 0; c < cols_used; ++c) {
-      out(m0 + r, n0 + c) = acc[r * C + c];
+      out(m0 + r, n0 + c) = static_cast<std::int32_t>(acc[r * C + c]);
       ++st.ofmap_writes;
     }
   st.pe_updates += stream_ticks * R * C;
   return stream_ticks;
 }
 
-}  // namespace detail
-
-/// Runs one GEMM group on the array, register by register: out (M×N, int32) = x (M×K, int8) · wᵀ (w is N×K, the
-/// kernels' convention), with `w` satisfying the N:M pattern `p` when `p` is not dense (the array's effective
-/// pattern; pass `effective_pattern(cfg, layer)`). `out` is overwritten. Shapes are checked.
-[[nodiscard]] inline result<sim_stats> simulate_gemm_i8(array_config const& cfg, matrix_view<const std::int8_t> x,
-                                                        matrix_view<const std::int8_t> w,
-                                                        matrix_view<std::int32_t> out, nm_pattern p = {}) {
+/// The checks and the fold loop of a GEMM group on PEs `pe` (whose widths are `cfg`'s).
+template <class Pe>
+[[nodiscard]] result<sim_stats> run_gemm(array_config const& cfg, Pe const& pe, matrix_view<const std::int8_t> x,
+                                         matrix_view<const std::int8_t> w, matrix_view<std::int32_t> out,
+                                         nm_pattern p) {
   if (auto v = validate(cfg, "simulate"); !v) return tl::unexpected(v.error());
   if (const char* e = mvq::check(p); *e) return fail(errc::invalid_argument, std::string("simulate: ") + e);
   if (x.cols() != w.cols())
@@ -334,15 +344,32 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
                                           std::to_string(w.rows()));
   if (x.rows() == 0 || w.rows() == 0 || x.cols() == 0)
     return fail(errc::shape_mismatch, "simulate: M, N and K must all be at least 1");
-  if (x.cols() > int8_conventions::max_reduction)
+  // Narrower accumulators wrap by definition (processing_element.hpp); from 32 bits on the int32 outputs must
+  // hold the exact sums.
+  if (cfg.accumulator_bits >= int8_conventions::accumulator_bits && x.cols() > int8_conventions::max_reduction)
     return fail(errc::too_large, "simulate: the reduction length exceeds what an int32 accumulator holds");
   if ((x.rows() + 1) * cfg.wrf_depth * 2 >= (std::size_t{1} << 31) || w.rows() >= (std::size_t{1} << 31))
     return fail(errc::too_large, "simulate: M and N must stay below 2^30 / wrf_depth (stream tokens are 32-bit)");
+  // Operands are int8 here; narrower operand registers must hold every value (else the error names the first).
+  if (cfg.operand_bits < int8_conventions::operand_bits) {
+    auto scan = [&](matrix_view<const std::int8_t> v, const char* what) -> result<void> {
+      for (std::size_t i = 0; i < v.rows(); ++i)
+        for (std::size_t j = 0; j < v.cols(); ++j)
+          if (!pe.fits(v(i, j)))
+            return fail(errc::invalid_argument,
+                        std::string("simulate: ") + what + " value " + std::to_string(int{v(i, j)}) + " at (" +
+                            std::to_string(i) + ", " + std::to_string(j) + ") does not fit the PEs' " +
+                            std::to_string(cfg.operand_bits) + "-bit operands");
+      return {};
+    };
+    if (auto r = scan(x, "ifmap"); !r) return tl::unexpected(r.error());
+    if (auto r = scan(w, "filter"); !r) return tl::unexpected(r.error());
+  }
   const std::size_t R = cfg.rows, C = cfg.cols;
   const bool is = cfg.flow == dataflow::input_stationary, os = cfg.flow == dataflow::output_stationary;
-  auto f = detail::compact_filter(w, p, R, is ? 1 : C);
+  auto f = compact_filter(w, p, R, is ? 1 : C);
   if (!f) return tl::unexpected(f.error());
-  detail::array_ifmap a;
+  array_ifmap a;
   a.m = x.rows();
   a.k = x.cols();
   a.x.assign((a.m + 1) * a.k, 0);
@@ -357,12 +384,12 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
     if (cfg.flow == dataflow::weight_stationary || cfg.flow == dataflow::enhanced_weight_stationary) {
       const std::size_t g = cfg.flow == dataflow::weight_stationary ? 1 : cfg.wrf_depth;
       for (std::size_t fr = 0; fr < rf; fr += g) {
-        ticks += detail::ws_group(cfg, *f, a, fr, std::min(g, rf - fr), fc, out, st);
+        ticks += ws_group(cfg, pe, *f, a, fr, std::min(g, rf - fr), fc, out, st);
         st.folds += std::min(g, rf - fr);
       }
     } else {
       for (std::size_t fr = 0; fr < rf; ++fr) {
-        ticks += is ? detail::is_fold(cfg, *f, a, fr, fc, out, st) : detail::os_fold(cfg, *f, a, fr, fc, out, st);
+        ticks += is ? is_fold(cfg, pe, *f, a, fr, fc, out, st) : os_fold(cfg, pe, *f, a, fr, fc, out, st);
         ++st.folds;
       }
     }
@@ -372,23 +399,61 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
   return st;
 }
 
+/// VQ weights on PEs `pe`: checks that the matrix fits the array's PEs, decodes it (the weight-loading
+/// controller reads the codebook register file, `kernel::decode_i8`) and runs the GEMM with the matrix's pattern.
+template <class Pe>
+[[nodiscard]] result<sim_stats> run_gemm(array_config const& cfg, Pe const& pe, matrix_view<const std::int8_t> x,
+                                         compressed_matrix_view const& w, matrix_view<std::int32_t> out) {
+  if (auto v = validate(w); !v) return tl::unexpected(v.error());
+  if (auto v = check_fits(cfg, w.layout, "simulate"); !v) return tl::unexpected(v.error());
+  const kernel::weights_i8 dw = kernel::decode_i8(w);
+  return run_gemm(cfg, pe, x, dw.view(), out, cfg.pe_pattern());
+}
+
+/// Calls `f(pe)` with the processing element of a runtime array: the compiled int8 × int32 PE for the default
+/// widths (the SIMD kernels' MAC), the runtime-width PE otherwise. Both perform the same MAC step.
+template <class F>
+[[nodiscard]] decltype(auto) with_processing_element(array_config const& cfg, F&& f) {
+  constexpr kernel::kernel_config int8_mac = int8_processing_element::config;
+  if (cfg.operand_bits == int8_mac.operand_bits && cfg.accumulator_bits == int8_mac.accumulator_bits)
+    return f(int8_processing_element{});
+  return f(dynamic_processing_element::of(pe_config(cfg)));
+}
+
+}  // namespace detail
+
+/// Runs one GEMM group on the array, register by register: out (M×N, int32) = x (M×K, int8) · wᵀ (w is N×K, the
+/// kernels' convention), with `w` satisfying the N:M pattern `p` when `p` is not dense (the array's effective
+/// pattern; pass `effective_pattern(cfg, layer)`). `out` is overwritten. Every MAC is the PE's
+/// (processing_element.hpp): operands must fit `cfg.operand_bits` (else an error), sums wrap at
+/// `cfg.accumulator_bits`. Shapes are checked.
+[[nodiscard]] inline result<sim_stats> simulate_gemm_i8(array_config const& cfg, matrix_view<const std::int8_t> x,
+                                                        matrix_view<const std::int8_t> w,
+                                                        matrix_view<std::int32_t> out, nm_pattern p = {}) {
+  return detail::with_processing_element(cfg, [&](auto const& pe) { return detail::run_gemm(cfg, pe, x, w, out, p); });
+}
+
 /// VQ weights: the weight-loading controller rebuilds int8 weights from indices, masks and the codebook register
-/// file (`kernel::decode_i8`), then the array runs as `simulate_gemm_i8` with the matrix's N:M pattern.
+/// file (`kernel::decode_i8`), then the array runs as `simulate_gemm_i8` with the array's N:M pattern. A matrix
+/// that does not fit the array's PEs (`check_fits`: K, d, N:M) is an error naming both.
 [[nodiscard]] inline result<sim_stats> simulate_gemm_i8(array_config const& cfg, matrix_view<const std::int8_t> x,
                                                         compressed_matrix_view const& w,
                                                         matrix_view<std::int32_t> out) {
-  const kernel::weights_i8 dw = kernel::decode_i8(w);
-  const nm_pattern p = cfg.pe == pe_kind::dense_mac ? nm_pattern{} : w.layout.nm;
-  return simulate_gemm_i8(cfg, x, dw.view(), out, p);
+  return detail::with_processing_element(cfg, [&](auto const& pe) { return detail::run_gemm(cfg, pe, x, w, out); });
 }
 
-/// im2col of one layer group (SCALE-Sim operand_matrix.py ordering: window index k = (r·S + s)·C + ch; windows
-/// past the border — SCALE-Sim's partial windows or padding — read 0). `ifmap` is H × W × C (channel fastest; a
-/// depthwise group passes one channel plane). Returns M × K.
-[[nodiscard]] inline std::vector<std::int8_t> im2col_i8(layer const& l, std::span<const std::int8_t> ifmap) {
+/// im2col of one layer group: row (oy·E_w + ox) holds the window under that output pixel, its columns in the
+/// weights' `order` (core/reduction_order.hpp): oihw (the default, PyTorch's and ONNX's order, what
+/// `kernel::im2col` produces) puts column (ch·R + fy)·S + fx; ohwi (SCALE-Sim's operand_matrix.py ordering)
+/// puts column (fy·S + fx)·C + ch. Windows past the border (SCALE-Sim's partial windows, or padding) read 0.
+/// `ifmap` is H × W × C (channel fastest; a depthwise group passes one channel plane). Returns M × K.
+[[nodiscard]] inline std::vector<std::int8_t> im2col_i8(layer const& l, std::span<const std::int8_t> ifmap,
+                                                        reduction_order order = reduction_order::oihw) {
   const std::size_t ch = l.kind == layer_kind::depthwise ? 1 : l.channels;
-  const std::size_t eh = l.ofmap_h(), ew = l.ofmap_w(), k = std::size_t{l.filter_h} * l.filter_w * ch;
+  const std::size_t taps = std::size_t{l.filter_h} * l.filter_w;
+  const std::size_t eh = l.ofmap_h(), ew = l.ofmap_w(), k = taps * ch;
   const std::ptrdiff_t pad_h = l.mode == conv_mode::padded ? l.pad_h : 0, pad_w = l.mode == conv_mode::padded ? l.pad_w : 0;
+  const bool oihw = order == reduction_order::oihw;
   std::vector<std::int8_t> x(eh * ew * k, 0);
   for (std::size_t oy = 0; oy < eh; ++oy)
     for (std::size_t ox = 0; ox < ew; ++ox)
@@ -398,25 +463,119 @@ inline std::uint64_t os_fold(array_config const& cfg, array_filter const& f, arr
           const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * l.stride_w + fx) - pad_w;
           if (iy < 0 || ix < 0 || iy >= std::ptrdiff_t(l.ifmap_h) || ix >= std::ptrdiff_t(l.ifmap_w)) continue;
           const std::int8_t* src = ifmap.data() + (std::size_t(iy) * l.ifmap_w + std::size_t(ix)) * ch;
-          std::int8_t* dst = x.data() + (oy * ew + ox) * k + (fy * l.filter_w + fx) * ch;
-          std::copy_n(src, ch, dst);
+          std::int8_t* row = x.data() + (oy * ew + ox) * k;
+          const std::size_t tap = fy * l.filter_w + fx;
+          if (oihw) {
+            for (std::size_t c = 0; c < ch; ++c) row[c * taps + tap] = src[c];
+          } else {
+            std::copy_n(src, ch, row + tap * ch);
+          }
         }
   return x;
 }
 
-/// Runs a whole layer (every depthwise channel) on synthetic int8 operands drawn from `seed` (weights already
-/// satisfying the array's N:M pattern) and returns the counts. Used for cycle counts, the agreement tests and
-/// the benchmarks; `simulate_gemm_i8` is the entry point for real operands.
+namespace detail {
+
+/// Checks a layer against real weights (N × R·S·C) before its im2col is built.
+[[nodiscard]] inline result<void> check_conv_operands(layer const& l, std::size_t ifmap_size, std::size_t w_rows,
+                                                      std::size_t w_cols, reduction_order order,
+                                                      matrix_view<std::int32_t> out) {
+  if (auto v = validate(l); !v) return v;
+  if (l.kind == layer_kind::depthwise)
+    return fail(errc::unsupported, "simulate_conv_i8: a depthwise layer runs one channel at a time; pass each "
+                                   "channel as a conv layer with one channel and its filters");
+  if (order != reduction_order::oihw && order != reduction_order::ohwi)
+    return fail(errc::invalid_argument, "simulate_conv_i8: the weights' reduction order is neither oihw nor ohwi");
+  const gemm_shape g = to_gemm(l);
+  if (w_rows != g.n || w_cols != g.k)
+    return fail(errc::shape_mismatch,
+                "simulate_conv_i8: the weights are " + std::to_string(w_rows) + " × " + std::to_string(w_cols) +
+                    " but the layer needs filters × channels·R·S = " + std::to_string(g.n) + " × " +
+                    std::to_string(l.channels) + "·" + std::to_string(l.filter_h) + "·" + std::to_string(l.filter_w) +
+                    " (" + std::string(to_string(order)) + " columns)");
+  const std::size_t want = std::size_t{l.ifmap_h} * l.ifmap_w * (l.kind == layer_kind::gemm ? 1 : l.channels);
+  if (ifmap_size != want)
+    return fail(errc::shape_mismatch, "simulate_conv_i8: the ifmap has " + std::to_string(ifmap_size) +
+                                          " values, the layer needs H·W·C = " + std::to_string(want));
+  if (out.rows() != g.m || out.cols() != g.n)
+    return fail(errc::shape_mismatch, "simulate_conv_i8: the output must be " + std::to_string(g.m) + " × " +
+                                          std::to_string(g.n) + " (output pixels × filters)");
+  return {};
+}
+
+/// A conv or GEMM layer on real int8 operands on PEs `pe`.
+template <class Pe>
+[[nodiscard]] result<sim_stats> run_conv(array_config const& cfg, Pe const& pe, layer const& l,
+                                         std::span<const std::int8_t> ifmap, matrix_view<const std::int8_t> w,
+                                         reduction_order order, matrix_view<std::int32_t> out) {
+  if (auto v = check_conv_operands(l, ifmap.size(), w.rows(), w.cols(), order, out); !v)
+    return tl::unexpected(v.error());
+  const gemm_shape g = to_gemm(l);
+  const std::vector<std::int8_t> x = l.kind == layer_kind::gemm ? std::vector<std::int8_t>(ifmap.begin(), ifmap.end())
+                                                                 : im2col_i8(l, ifmap, order);
+  return run_gemm(cfg, pe, matrix_view<const std::int8_t>(x.data(), g.m, g.k), w, out, effective_pattern(cfg, l));
+}
+
+/// A conv or GEMM layer with compressed weights on PEs `pe`: the im2col follows the matrix's own order.
+template <class Pe>
+[[nodiscard]] result<sim_stats> run_conv(array_config const& cfg, Pe const& pe, layer const& l,
+                                         std::span<const std::int8_t> ifmap, compressed_matrix_view const& w,
+                                         matrix_view<std::int32_t> out) {
+  if (auto v = validate(w); !v) return tl::unexpected(v.error());
+  if (auto v = check_fits(cfg, w.layout, "simulate_conv_i8"); !v) return tl::unexpected(v.error());
+  if (auto v = check_conv_operands(l, ifmap.size(), w.layout.rows, w.layout.cols, w.layout.order, out); !v)
+    return tl::unexpected(v.error());
+  const kernel::weights_i8 dw = kernel::decode_i8(w);
+  const gemm_shape g = to_gemm(l);
+  const std::vector<std::int8_t> x = l.kind == layer_kind::gemm ? std::vector<std::int8_t>(ifmap.begin(), ifmap.end())
+                                                                 : im2col_i8(l, ifmap, w.layout.order);
+  return run_gemm(cfg, pe, matrix_view<const std::int8_t>(x.data(), g.m, g.k), dw.view(), out, cfg.pe_pattern());
+}
+
+}  // namespace detail
+
+/// Runs a conv or GEMM layer on real int8 operands: `ifmap` is H × W × C (channel fastest; a GEMM layer's
+/// ifmap is its M × K matrix), `w` holds the N filters of R·S·C weights with columns in `order` (oihw, the default,
+/// is a PyTorch/ONNX weight [N, C, R, S] read row-major; ohwi is [N, R, S, C]), `out` is output pixels × filters.
+/// The im2col is built in the weights' order, so the reduction pairs each weight with its own activation.
+/// Errors: an invalid layer, a depthwise layer, shapes that do not match the layer.
+[[nodiscard]] inline result<sim_stats> simulate_conv_i8(array_config const& cfg, layer const& l,
+                                                        std::span<const std::int8_t> ifmap,
+                                                        matrix_view<const std::int8_t> w, reduction_order order,
+                                                        matrix_view<std::int32_t> out) {
+  return detail::with_processing_element(
+      cfg, [&](auto const& pe) { return detail::run_conv(cfg, pe, l, ifmap, w, order, out); });
+}
+
+/// Runs a conv or GEMM layer with compressed weights: the im2col follows `w.layout.order`, and a matrix that does
+/// not fit the array's PEs (`check_fits`) or the layer's shape is an error.
+[[nodiscard]] inline result<sim_stats> simulate_conv_i8(array_config const& cfg, layer const& l,
+                                                        std::span<const std::int8_t> ifmap,
+                                                        compressed_matrix_view const& w,
+                                                        matrix_view<std::int32_t> out) {
+  return detail::with_processing_element(
+      cfg, [&](auto const& pe) { return detail::run_conv(cfg, pe, l, ifmap, w, out); });
+}
+
+/// Runs a whole layer (every depthwise channel) on synthetic operands drawn from `seed` (weights already
+/// satisfying the array's N:M pattern, values filling the PEs' operand width up to int8's symmetric range) and
+/// returns the counts. Used for cycle counts, the agreement tests and the benchmarks; `simulate_gemm_i8` and
+/// `simulate_conv_i8` are the entry points for real operands.
 [[nodiscard]] inline result<sim_stats> simulate_layer(array_config const& cfg, layer const& l,
                                                       std::uint64_t seed = 1) {
   if (auto v = validate(l); !v) return tl::unexpected(v.error());
+  if (auto v = validate(cfg, "simulate_layer"); !v) return tl::unexpected(v.error());
   const gemm_shape g = to_gemm(l);
   // Operands are materialized (im2col ifmap, weights, int32 outputs): refuse what would not fit in memory.
   if (g.m * g.k + g.n * g.k + 4 * g.m * g.n > (std::uint64_t{1} << 33))
     return fail(errc::too_large, "simulate_layer: the layer's operands exceed 8 GiB; use the analytic model");
   const nm_pattern p = effective_pattern(cfg, l);
   std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> dist(-127, 127);
+  // Values the operand registers hold: int8's symmetric range, or the full range of a narrower register.
+  const bool narrow = cfg.operand_bits < int8_conventions::operand_bits;
+  const int hi = narrow ? (1 << (cfg.operand_bits - 1)) - 1 : int8_conventions::qmax;
+  const int lo = narrow ? -(1 << (cfg.operand_bits - 1)) : int8_conventions::qmin;
+  std::uniform_int_distribution<int> dist(lo, hi);
   const std::size_t h = l.ifmap_h, wd = l.ifmap_w, ch = l.kind == layer_kind::depthwise ? 1 : l.channels;
   std::vector<std::int8_t> ifmap(h * wd * ch), w(g.n * g.k);
   std::vector<std::int32_t> out(g.m * g.n);

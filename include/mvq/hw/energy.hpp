@@ -23,6 +23,7 @@
 #include "mvq/hw/array_config.hpp"
 #include "mvq/hw/layer.hpp"
 #include "mvq/hw/mapping.hpp"
+#include "mvq/hw/processing_element.hpp"
 #include "mvq/hw/tables.hpp"
 
 namespace mvq::inline v0::hw {
@@ -117,8 +118,8 @@ inline constexpr const char* energy_component_names[] = {"mac", "wrf", "arf", "p
   e.sram_pj = f(ev.ifmap_sram_bits) * tech.ifmap_sram_pj_per_bit + f(ev.filter_sram_bits) * tech.filter_sram_pj_per_bit +
               f(ev.ofmap_sram_bits) * tech.ofmap_sram_pj_per_bit;
   e.dram_pj = f(ev.dram_bits) * tech.dram_pj_per_bit;
-  const double dim = c.vq.subvector_dim;
-  const double codeword_pj = dim * w * (reg + ceil_log2(c.codebook_entries()) * mux);
+  // One codeword read: its bits (`codeword_bits`, the definition the area model sizes the register file with).
+  const double codeword_pj = static_cast<double>(codeword_bits(c)) * (reg + ceil_log2(c.codebook_entries()) * mux);
   e.decoder_pj = f(ev.codewords_decoded) * codeword_pj + f(ev.lzc_ops) * tech.lzc.energy_pj +
                  f(ev.codebook_write_bits) * reg +
                  f(ev.kept_values_decoded) * m_minus_1 * w * mux;

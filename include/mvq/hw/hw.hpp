@@ -12,6 +12,7 @@
 #include "mvq/hw/energy.hpp"
 #include "mvq/hw/layer.hpp"
 #include "mvq/hw/mapping.hpp"
+#include "mvq/hw/processing_element.hpp"
 #include "mvq/hw/scalesim_io.hpp"
 #include "mvq/hw/systolic_array.hpp"
 #include "mvq/hw/tables.hpp"

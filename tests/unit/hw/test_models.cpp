@@ -184,7 +184,9 @@ TEST_CASE("VQ weight loading: log2 K bits per sub-vector plus masks instead of d
   constexpr auto m = analyze(mvq, l);
   STATIC_REQUIRE(d.filter_bits == 512ull * 128 * 8);
   STATIC_REQUIRE(v.filter_bits == 64ull * 128 * 8 + 256ull * 8 * 8);                       // indices + codebook
-  STATIC_REQUIRE(m.filter_bits == 64ull * 128 * 8 + 128ull * 128 * 4 + 256ull * 4 * 8);    // + 4-bit bitmaps, Q = 4
+  // + 4-bit bitmaps; the codebook keeps full d = 8 codewords (a masked codeword is still d wide)
+  STATIC_REQUIRE(m.filter_bits == 64ull * 128 * 8 + 128ull * 128 * 4 + 256ull * 8 * 8);
+  STATIC_REQUIRE(m.codebook_bits == v.codebook_bits);
   STATIC_REQUIRE(m.metadata_bits == 128ull * 128 * 4);
   STATIC_REQUIRE(v.cycles == d.cycles);       // dense VQ: same array work
   STATIC_REQUIRE(m.cycles * 2 < d.cycles + 2 * 32 * 4);  // K halved by 2:4
@@ -313,7 +315,48 @@ TEST_CASE("analytic: invalid configurations or layers give an all-zero cost, nev
   STATIC_REQUIRE(cycles(scalesim_32x32_ws, layer::gemm(1, 1, 1)) == 2 * 32 + 32 + 1 - 2 - 1);
 }
 
-TEST_CASE("cycle-stepped convolution (im2col + array) equals a direct int8 convolution", "[hw][functional][conv]") {
+namespace {
+
+/// Direct convolution from a 4-D OIHW weight tensor w[f][c][fy][fx] and an H × W × C ifmap: out(pixel, f).
+std::vector<std::int32_t> direct_conv(layer const& l, std::vector<std::int8_t> const& ifmap,
+                                      std::vector<std::int8_t> const& w_oihw) {
+  const std::size_t r = l.filter_h, s = l.filter_w, ch = l.channels, n = l.filters;
+  const std::ptrdiff_t ph = l.mode == conv_mode::padded ? l.pad_h : 0, pw = l.mode == conv_mode::padded ? l.pad_w : 0;
+  std::vector<std::int32_t> out(l.ofmap_pixels() * n, 0);
+  for (std::size_t oy = 0; oy < l.ofmap_h(); ++oy)
+    for (std::size_t ox = 0; ox < l.ofmap_w(); ++ox)
+      for (std::size_t f = 0; f < n; ++f) {
+        std::int32_t acc = 0;
+        for (std::size_t c = 0; c < ch; ++c)
+          for (std::size_t fy = 0; fy < r; ++fy)
+            for (std::size_t fx = 0; fx < s; ++fx) {
+              const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * l.stride_h + fy) - ph;
+              const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * l.stride_w + fx) - pw;
+              if (iy < 0 || ix < 0 || iy >= std::ptrdiff_t(l.ifmap_h) || ix >= std::ptrdiff_t(l.ifmap_w)) continue;
+              acc += std::int32_t{w_oihw[((f * ch + c) * r + fy) * s + fx]} *
+                     std::int32_t{ifmap[(std::size_t(iy) * l.ifmap_w + std::size_t(ix)) * ch + c]};
+            }
+        out[(oy * l.ofmap_w() + ox) * n + f] = acc;
+      }
+  return out;
+}
+
+/// The N × R·S·C weight matrix of an OIHW tensor with its columns in `order`.
+std::vector<std::int8_t> weight_matrix(layer const& l, std::vector<std::int8_t> const& w_oihw,
+                                       mvq::reduction_order order) {
+  if (order == mvq::reduction_order::oihw) return w_oihw;  // the tensor read row-major
+  const std::size_t taps = std::size_t{l.filter_h} * l.filter_w, ch = l.channels, k = taps * ch;
+  std::vector<std::int8_t> m(w_oihw.size());
+  for (std::size_t f = 0; f < l.filters; ++f)
+    for (std::size_t c = 0; c < ch; ++c)
+      for (std::size_t t = 0; t < taps; ++t) m[f * k + t * ch + c] = w_oihw[f * k + c * taps + t];
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("cycle-stepped convolution follows the weights' reduction order and equals a direct int8 convolution",
+          "[hw][functional][conv]") {
   std::mt19937_64 rng(11);
   for (int it = 0; it < 24; ++it) {
     auto u = [&](std::uint32_t lo, std::uint32_t hi) { return lo + static_cast<std::uint32_t>(rng() % (hi - lo + 1)); };
@@ -325,33 +368,60 @@ TEST_CASE("cycle-stepped convolution (im2col + array) equals a direct int8 convo
     CAPTURE(it, padded, l.ifmap_h, l.ifmap_w, r, s, ch, n, st, l.pad_h);
     const std::size_t k = std::size_t{r} * s * ch, m = l.ofmap_pixels();
     auto ifmap = random_i8(std::size_t{l.ifmap_h} * l.ifmap_w * ch, rng);
-    auto w = random_i8(n * k, rng);
-    const std::vector<std::int8_t> x = im2col_i8(l, ifmap);
-    REQUIRE(x.size() == m * k);
-    std::vector<std::int32_t> got(m * n);
+    auto w_oihw = random_i8(n * k, rng);  // a PyTorch/ONNX weight [N, C, R, S]
+    const auto want = direct_conv(l, ifmap, w_oihw);
     const array_config c{.rows = u(2, 6), .cols = u(2, 6), .flow = static_cast<dataflow>(rng() % 4), .wrf_depth = 2};
-    auto st_ = simulate_gemm_i8(c, matrix_view<const std::int8_t>(x.data(), m, k),
-                                matrix_view<const std::int8_t>(w.data(), n, k), matrix_view<std::int32_t>(got.data(), m, n));
-    REQUIRE(st_.has_value());
-    CHECK(st_->cycles == cycles(c, l));
-    // Direct convolution: out(oy, ox, f) = Σ w(f, (fy·S + fx)·C + c) · in(oy·s + fy − p, ox·s + fx − p, c).
-    const std::ptrdiff_t p = padded ? l.pad_h : 0;
-    bool all = true;
-    for (std::size_t oy = 0; oy < l.ofmap_h(); ++oy)
-      for (std::size_t ox = 0; ox < l.ofmap_w(); ++ox)
-        for (std::size_t f = 0; f < n; ++f) {
-          std::int32_t acc = 0;
-          for (std::size_t fy = 0; fy < r; ++fy)
-            for (std::size_t fx = 0; fx < s; ++fx)
-              for (std::size_t cc = 0; cc < ch; ++cc) {
-                const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * st + fy) - p;
-                const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * st + fx) - p;
-                if (iy < 0 || ix < 0 || iy >= std::ptrdiff_t(l.ifmap_h) || ix >= std::ptrdiff_t(l.ifmap_w)) continue;
-                acc += std::int32_t{w[f * k + (fy * s + fx) * ch + cc]} *
-                       std::int32_t{ifmap[(std::size_t(iy) * l.ifmap_w + std::size_t(ix)) * ch + cc]};
-              }
-          all = all && got[(oy * l.ofmap_w() + ox) * n + f] == acc;
-        }
-    CHECK(all);
+    for (auto order : {mvq::reduction_order::oihw, mvq::reduction_order::ohwi}) {
+      CAPTURE(to_string(order));
+      const auto w = weight_matrix(l, w_oihw, order);
+      // The column order of im2col is the weights' order: window value (c, fy, fx) sits where w has it.
+      const std::vector<std::int8_t> x = im2col_i8(l, ifmap, order);
+      REQUIRE(x.size() == m * k);
+      std::vector<std::int32_t> got(m * n, -1), got_gemm(m * n, -1);
+      auto st_ = simulate_conv_i8(c, l, ifmap, matrix_view<const std::int8_t>(w.data(), n, k), order,
+                                  matrix_view<std::int32_t>(got.data(), m, n));
+      REQUIRE(st_.has_value());
+      CHECK(st_->cycles == cycles(c, l));
+      CHECK(got == want);
+      auto sg = simulate_gemm_i8(c, matrix_view<const std::int8_t>(x.data(), m, k),
+                                 matrix_view<const std::int8_t>(w.data(), n, k),
+                                 matrix_view<std::int32_t>(got_gemm.data(), m, n));
+      REQUIRE(sg.has_value());
+      CHECK(got_gemm == want);
+    }
+    // Declaring the wrong order pairs weights with the wrong activations (whenever the two orders differ).
+    if (ch > 1 && r * s > 1) {
+      std::vector<std::int32_t> wrong(m * n);
+      auto sw = simulate_conv_i8(c, l, ifmap, matrix_view<const std::int8_t>(w_oihw.data(), n, k),
+                                 mvq::reduction_order::ohwi, matrix_view<std::int32_t>(wrong.data(), m, n));
+      REQUIRE(sw.has_value());
+      CHECK(wrong != want);
+    }
   }
+}
+
+TEST_CASE("simulate_conv_i8: shapes that do not match the layer are errors naming the problem", "[hw][conv]") {
+  const layer l = layer::conv(5, 5, 3, 3, 2, 4);
+  std::vector<std::int8_t> ifmap(5 * 5 * 2, 1), w(4 * 18, 1);
+  std::vector<std::int32_t> out(9 * 4);
+  const array_config c{.rows = 4, .cols = 4};
+  auto bad_w = simulate_conv_i8(c, l, ifmap, matrix_view<const std::int8_t>(w.data(), 4, 17),
+                                mvq::reduction_order::oihw, matrix_view<std::int32_t>(out.data(), 9, 4));
+  REQUIRE_FALSE(bad_w.has_value());
+  CHECK(bad_w.error().code == mvq::errc::shape_mismatch);
+  CHECK(bad_w.error().message.find("4 × 17") != std::string::npos);
+  auto bad_x = simulate_conv_i8(c, l, std::span<const std::int8_t>(ifmap).first(49),
+                                matrix_view<const std::int8_t>(w.data(), 4, 18), mvq::reduction_order::oihw,
+                                matrix_view<std::int32_t>(out.data(), 9, 4));
+  REQUIRE_FALSE(bad_x.has_value());
+  CHECK(bad_x.error().message.find("H·W·C = 50") != std::string::npos);
+  auto bad_order = simulate_conv_i8(c, l, ifmap, matrix_view<const std::int8_t>(w.data(), 4, 18),
+                                    static_cast<mvq::reduction_order>(7), matrix_view<std::int32_t>(out.data(), 9, 4));
+  REQUIRE_FALSE(bad_order.has_value());
+  CHECK(bad_order.error().message.find("reduction order") != std::string::npos);
+  auto dw = simulate_conv_i8(c, layer::depthwise_conv(5, 5, 3, 3, 2), ifmap,
+                             matrix_view<const std::int8_t>(w.data(), 1, 9), mvq::reduction_order::oihw,
+                             matrix_view<std::int32_t>(out.data(), 9, 1));
+  REQUIRE_FALSE(dw.has_value());
+  CHECK(dw.error().code == mvq::errc::unsupported);
 }
