@@ -211,12 +211,9 @@ void ss_for_each_line(std::string_view text, F&& f) {
         return true;
       }
       if (key == "vq") {
-        const auto comma = val.find(',');
-        std::uint32_t kk = 0, d = 0;
-        if (comma == std::string_view::npos || !detail::ss_parse_u32(val.substr(0, comma), kk) ||
-            !detail::ss_parse_u32(val.substr(comma + 1), d) || d > max_subvector_dim)
-          return bad(ln, "VQ must be 'K,d', e.g. 256,8");
-        out.array.vq = {kk, static_cast<std::uint8_t>(d)};
+        auto v = parse_vq_config(val);  // core's one "K,d" parser
+        if (!v) return bad(ln, "VQ must be 'K,d', e.g. 256,8: " + v.error().message);
+        out.array.vq = *v;
         return true;
       }
       if (key == "wrfdepth") return num16(out.array.wrf_depth);
