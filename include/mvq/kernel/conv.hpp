@@ -3,9 +3,11 @@
 /// conv2d on any packed kernel via im2col (activations NCHW; stride, padding, dilation, groups), and a dense
 /// depthwise conv2d.
 ///
-/// The weights of group g are one packed matrix of (O/groups) rows × (C/groups)·KH·KW columns in PyTorch's order
-/// (channel, kernel row, kernel column). Each output pixel becomes one activation row of a GEMM, so Y = X Ŵᵀ
-/// runs unchanged. Output size: OH = ⌊(H + 2·pad − dil·(KH − 1) − 1) / stride⌋ + 1 (PyTorch `Conv2d` docs).
+/// The weights of group g are one packed matrix of (O/groups) rows × (C/groups)·KH·KW columns, in the reduction
+/// order they were packed in (`packed.order()`): `oihw` (channel, kernel row, kernel column: PyTorch's order) or
+/// `ohwi` (kernel row, kernel column, channel). im2col lays each output pixel's inputs out in that same order, so
+/// Y = X Ŵᵀ runs unchanged and a layer compressed in either order gives the same convolution; groups whose
+/// weights disagree on the order are an error. Output size: OH = ⌊(H + 2·pad − dil·(KH − 1) − 1) / stride⌋ + 1 (PyTorch `Conv2d` docs).
 /// Kernels without an fp32 path (dense_i8, the exact LUT) get the im2col rows quantized per row (one scale per
 /// output pixel, the int8 conventions).
 
@@ -82,6 +84,11 @@ template <PackedMatrix P>
   if (weights.size() != p.groups)
     return fail(errc::shape_mismatch, "conv2d: " + std::to_string(weights.size()) + " packed weight matrices for " +
                                           std::to_string(p.groups) + " groups");
+  for (std::size_t g = 1; g < weights.size(); ++g)
+    if (weights[g].order() != weights[0].order())
+      return fail(errc::invalid_argument, "conv2d: the weights of group " + std::to_string(g) + " are in " +
+                                              std::string(to_string(weights[g].order())) + " order, group 0's in " +
+                                              std::string(to_string(weights[0].order())));
   for (std::size_t g = 0; g < weights.size(); ++g)
     if (weights[g].rows() != p.out_channels / p.groups || weights[g].cols() != p.reduction())
       return fail(errc::shape_mismatch, "conv2d: weights of group " + std::to_string(g) + " are " +
@@ -98,21 +105,29 @@ template <PackedMatrix P>
 }
 
 /// im2col of one image and one group: row (oy·OW + ox) holds the (C/groups)·KH·KW inputs under that output
-/// pixel, zero where the kernel reads padding.
-inline void im2col(conv2d_params const& p, const float* image, std::size_t group, matrix_view<float> cols) noexcept {
-  const std::size_t cg = p.in_channels / p.groups, oh = p.out_h(), ow = p.out_w();
+/// pixel in reduction order `order` (oihw: column (c·KH + ky)·KW + kx; ohwi: column (ky·KW + kx)·(C/groups) + c),
+/// zero where the kernel reads padding.
+inline void im2col(conv2d_params const& p, reduction_order order, const float* image, std::size_t group,
+                   matrix_view<float> cols) noexcept {
+  const std::size_t cg = p.in_channels / p.groups, oh = p.out_h(), ow = p.out_w(), plane = p.height * p.width;
+  const float* img = image + group * cg * plane;
   for (std::size_t oy = 0; oy < oh; ++oy)
     for (std::size_t ox = 0; ox < ow; ++ox) {
       float* row = cols.row(oy * ow + ox).data();
-      std::size_t k = 0;
-      for (std::size_t c = 0; c < cg; ++c) {
-        const float* ch = image + (group * cg + c) * p.height * p.width;
-        for (std::size_t ky = 0; ky < p.kernel_h; ++ky) {
-          const std::size_t iy = oy * p.stride_h + ky * p.dilation_h;  // + pad_h offset
-          for (std::size_t kx = 0; kx < p.kernel_w; ++kx, ++k) {
-            const std::size_t ix = ox * p.stride_w + kx * p.dilation_w;
-            const bool inside = iy >= p.pad_h && iy - p.pad_h < p.height && ix >= p.pad_w && ix - p.pad_w < p.width;
-            row[k] = inside ? ch[(iy - p.pad_h) * p.width + (ix - p.pad_w)] : 0.0f;
+      for (std::size_t ky = 0; ky < p.kernel_h; ++ky) {
+        const std::size_t iy = oy * p.stride_h + ky * p.dilation_h;  // + pad_h offset
+        const bool row_inside = iy >= p.pad_h && iy - p.pad_h < p.height;
+        for (std::size_t kx = 0; kx < p.kernel_w; ++kx) {
+          const std::size_t ix = ox * p.stride_w + kx * p.dilation_w;
+          const bool inside = row_inside && ix >= p.pad_w && ix - p.pad_w < p.width;
+          const std::size_t at = inside ? (iy - p.pad_h) * p.width + (ix - p.pad_w) : 0;
+          if (order == reduction_order::ohwi) {
+            float* dst = row + (ky * p.kernel_w + kx) * cg;
+            for (std::size_t c = 0; c < cg; ++c) dst[c] = inside ? img[c * plane + at] : 0.0f;
+          } else {
+            float* dst = row + ky * p.kernel_w + kx;
+            const std::size_t taps = p.kernel_h * p.kernel_w;
+            for (std::size_t c = 0; c < cg; ++c) dst[c * taps] = inside ? img[c * plane + at] : 0.0f;
           }
         }
       }
@@ -130,7 +145,7 @@ template <class A = default_arch, PackedMatrix P, class E = serial_executor>
   for (std::size_t n = 0; n < p.batch; ++n)
     for (std::size_t g = 0; g < p.groups; ++g) {
       matrix_view<float> cv(cols.data(), pixels, red);
-      im2col(p, in.data() + n * p.in_channels * p.height * p.width, g, cv);
+      im2col(p, weights[0].order(), in.data() + n * p.in_channels * p.height * p.width, g, cv);
       matrix_view<float> yv(y.data(), pixels, og);
       if constexpr (P::supports_f32) {
         if (auto r = gemm<A>(weights[g], matrix_view<const float>(cv), yv, ex); !r) return r;

@@ -26,12 +26,6 @@ struct dense_i8 {
   using traits = kernel_traits<kernel_config{}>;  ///< no codebook, no pattern
 };
 
-/// Creates the packed form of `src` for kernel policy `K` (done once, at load time).
-template <class K, class Src>
-[[nodiscard]] auto pack_for(Src const& src) -> decltype(packed<K>::from(src)) {
-  return packed<K>::from(src);
-}
-
 namespace detail {
 /// Row-blocked GEMM driver over dense rows: `dot<R>(row pointers, x row, out)` computes R dot products.
 template <std::size_t Block, class T, class Acc, class E, class Dot>
@@ -62,7 +56,7 @@ void dense_rows_gemm(const T* w, std::size_t rows, std::size_t cols, matrix_view
 
 /// Dense fp32 weights, rows × cols, 64-byte aligned.
 template <>
-struct packed<dense_f32> {
+struct packed<dense_f32> : detail::packed_base {
   static constexpr bool supports_f32 = true;   ///< fp32 activations
   static constexpr bool supports_i8 = false;   ///< no int8 path (use dense_i8)
   /// Name used in messages and benchmark labels.
@@ -89,7 +83,9 @@ public:
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     if (auto r = validate(c.layout); !r) return tl::unexpected(r.error());
     auto d = decompress(c);
-    return from(matrix_view<const float>(d.data(), c.layout.rows, c.layout.cols));
+    auto p = from(matrix_view<const float>(d.data(), c.layout.rows, c.layout.cols));
+    if (p) p->order_ = c.layout.order;
+    return p;
   }
 
   /// Runs Y = X Wᵀ; trusts its arguments (see `can_run`).
@@ -103,7 +99,7 @@ public:
 
 /// Dense int8 weights (symmetric, one scale), rows × cols.
 template <>
-struct packed<dense_i8> {
+struct packed<dense_i8> : detail::packed_base {
   static constexpr bool supports_f32 = false;  ///< int8 activations only
   static constexpr bool supports_i8 = true;    ///< int8 activations, int32 accumulators
   /// Name used in messages and benchmark labels.
@@ -141,7 +137,9 @@ public:
   /// int8-decodes a compressed matrix (`decode_i8`).
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     if (auto r = validate(c.layout); !r) return tl::unexpected(r.error());
-    return from(decode_i8(c));
+    auto p = from(decode_i8(c));
+    if (p) p->order_ = c.layout.order;
+    return p;
   }
 
   /// Runs ACC = X Wᵀ in int32; trusts its arguments (see `can_run`).

@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <new>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "mvq/core/compressed_matrix.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/core/matrix_view.hpp"
+#include "mvq/core/reduction_order.hpp"
 #include "mvq/kernel/arch.hpp"
 #include "mvq/kernel/executor.hpp"
 #include "mvq/kernel/int8.hpp"
@@ -33,6 +36,83 @@ template <class K>
 struct packed {
   static_assert(sizeof(K) == 0, "packed<K>: no packed form for this kernel policy; include its kernel header.");
 };
+
+/// How `pack_for` / `kernel::pack` turn weights into a packed matrix.
+struct pack_options {
+  /// The reduction order the caller computes in (the column order of its activations: `conv2d`'s im2col, or the
+  /// order the engine lays its inputs out in). For a compressed matrix, packing refuses a layout of another order
+  /// with an error naming the tensor; unset accepts either and the packed matrix records the layout's. For dense
+  /// weights (a matrix, `weights_i8`) it states their column order (unset: oihw, the tensor's own order).
+  std::optional<reduction_order> order{};
+  /// The tensor's name, used in every packing error ("tensor 'NAME': …"); empty: no prefix.
+  std::string_view name{};
+  /// Permission to keep pointing into the view's arrays instead of copying them (e.g. a memory-mapped file); the
+  /// caller keeps them alive as long as the packed matrix. Only `vq_generic` can use it (the other kernels
+  /// repack into their own interleaved layout and ignore it; see docs/kernels.md, "Zero-copy").
+  bool borrow = false;
+};
+
+namespace detail {
+/// Base of every `packed<K>`: the reduction order its columns are in (`compressed_layout::order`, or the order
+/// stated when packing dense weights). `conv2d` computes its im2col in this order.
+class packed_base {
+public:
+  /// Column order of the packed weights.
+  [[nodiscard]] reduction_order order() const noexcept { return order_; }
+
+protected:
+  reduction_order order_ = reduction_order::oihw;
+  /// Sets the order (packing of dense weights, whose order is stated by the caller).
+  friend void set_packed_order(packed_base& p, reduction_order o) noexcept { p.order_ = o; }
+};
+
+/// Prefixes an error with the tensor's name ("tensor 'NAME': …"), when there is one.
+[[nodiscard]] inline error named_error(error e, std::string_view name) {
+  if (!name.empty()) e.message = "tensor '" + std::string(name) + "': " + e.message;
+  return e;
+}
+
+/// The error of a layout in `got` order packed for a caller computing in `want`.
+[[nodiscard]] inline error order_error(reduction_order got, reduction_order want, std::string_view name) {
+  return named_error(error{errc::invalid_argument,
+                           "the weights' reduction order is " + std::string(to_string(got)) +
+                               ", the caller computes in " + std::string(to_string(want)) +
+                               " (reorder them with io::to_reduction_order, or pack with that order)"},
+                     name);
+}
+}  // namespace detail
+
+/// Creates the packed form of `src` (a `compressed_matrix_view`, or dense weights for the dense and N:M-sparse
+/// kernels) for kernel policy `K`, once, at load time. `opt.order` checks (compressed) or states (dense) the
+/// reduction order; errors name `opt.name`.
+template <class K, class Src>
+[[nodiscard]] auto pack_for(Src const& src, pack_options const& opt = {}) -> decltype(packed<K>::from(src)) {
+  using R = decltype(packed<K>::from(src));
+  if constexpr (std::is_same_v<Src, compressed_matrix_view>) {
+    if (opt.order && *opt.order != src.layout.order)
+      return tl::unexpected(detail::order_error(src.layout.order, *opt.order, opt.name));
+    R p = [&] {
+      if constexpr (requires { packed<K>::borrow(src); })
+        return opt.borrow ? packed<K>::borrow(src) : packed<K>::from(src);
+      else
+        return packed<K>::from(src);
+    }();
+    if (!p) return tl::unexpected(detail::named_error(std::move(p.error()), opt.name));
+    return p;
+  } else {
+    R p = packed<K>::from(src);
+    if (!p) return tl::unexpected(detail::named_error(std::move(p.error()), opt.name));
+    set_packed_order(*p, opt.order.value_or(reduction_order::oihw));
+    return p;
+  }
+}
+
+/// `pack_for<K>(src, {.order = expected})`: refuses a compressed matrix whose layout is not in the order the
+/// caller computes in.
+template <class K, class Src>
+[[nodiscard]] auto pack_for(Src const& src, reduction_order expected) -> decltype(packed<K>::from(src)) {
+  return pack_for<K>(src, pack_options{.order = expected});
+}
 
 /// A kernel policy: an empty tag type whose `traits` are a `kernel_traits<C>`.
 template <class K>
@@ -71,6 +151,7 @@ template <class P>
 concept PackedMatrix = requires(P const& p) {
   { p.rows() } -> std::convertible_to<std::size_t>;
   { p.cols() } -> std::convertible_to<std::size_t>;
+  { p.order() } -> std::convertible_to<reduction_order>;
   { P::supports_f32 } -> std::convertible_to<bool>;
   { P::supports_i8 } -> std::convertible_to<bool>;
   { P::name() } -> std::convertible_to<std::string>;

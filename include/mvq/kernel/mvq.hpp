@@ -148,7 +148,7 @@ inline float mvq16_row_f32(const std::uint8_t* idx, const std::uint8_t* bm, cons
 
 /// Packed MVQ weights.
 template <std::uint8_t D, nm_pattern P>
-struct packed<mvq_byte<D, P>> {
+struct packed<mvq_byte<D, P>> : detail::packed_base {
   using traits = typename mvq_byte<D, P>::traits;  ///< configuration and derived numbers
   static_assert(require_valid<simd_int8<traits>>);
   static constexpr bool supports_f32 = true;  ///< fp32 codebook × fp32 activations, kept weights only
@@ -180,6 +180,7 @@ public:
     if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
     if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = l.order;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
     p.subvecs_ = l.subvectors_per_row();

@@ -73,7 +73,7 @@ inline void sparse24_rows_f32(const float* const* v, const std::uint8_t* const* 
 
 /// Packed N:M-sparse weights.
 template <nm_pattern P>
-struct packed<nm_sparse<P>> {
+struct packed<nm_sparse<P>> : detail::packed_base {
   static constexpr bool supports_f32 = true;   ///< fp32 values × fp32 activations
   static constexpr bool supports_i8 = true;    ///< int8 values × int8 activations
   static constexpr unsigned ob = nm_sparse<P>::offset_bits;  ///< bits per slot offset
@@ -113,7 +113,9 @@ public:
       return fail(errc::unsupported, name() + ": the compressed matrix has pattern " + to_string(c.layout.nm));
     auto d = decompress(c);
     matrix_view<const float> w(d.data(), c.layout.rows, c.layout.cols);
-    return build(w, [&](std::size_t r, std::size_t g) { return c.group_bitmap(r, g); });
+    auto p = build(w, [&](std::size_t r, std::size_t g) { return c.group_bitmap(r, g); });
+    if (p) p->order_ = c.layout.order;
+    return p;
   }
 
   /// Y = X Ŵᵀ; trusts its arguments (see `can_run`).

@@ -155,7 +155,7 @@ inline void vq_byte_block_f32(const std::uint8_t* idx, const float* cb, const fl
 
 /// Packed VQ weights for `vq_byte<D>`.
 template <std::uint8_t D>
-struct packed<vq_byte<D>> {
+struct packed<vq_byte<D>> : detail::packed_base {
   static constexpr bool supports_f32 = true;  ///< fp32 decode + FMA
   static constexpr bool supports_i8 = true;   ///< decode-to-int8, bit-exact
   using traits = typename vq_byte<D>::traits;                 ///< configuration and derived numbers
@@ -186,6 +186,7 @@ public:
     if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
     if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = l.order;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
     p.k_ = l.k();

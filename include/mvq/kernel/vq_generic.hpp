@@ -30,7 +30,7 @@ struct vq_generic {
 
 /// Packed form of `vq_generic`: an owning copy of the compressed matrix plus its int8 codebook.
 template <>
-struct packed<vq_generic> {
+struct packed<vq_generic> : detail::packed_base {
   static constexpr bool supports_f32 = true;  ///< fp32 codebook
   static constexpr bool supports_i8 = true;   ///< int8 codebook (`weight_codebook_i8`)
   /// Name used in messages and benchmark labels.
@@ -49,6 +49,7 @@ public:
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     if (auto r = validate(c); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = c.layout.order;
     p.m_.layout = c.layout;
     p.m_.codebook.assign(c.codebook.begin(), c.codebook.end());
     p.m_.codebook_i8.assign(c.codebook_i8.begin(), c.codebook_i8.end());

@@ -182,7 +182,7 @@ inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std:
 
 /// Packed nibble codes for `vq_nibble<D, V>`.
 template <std::uint8_t D, lut_variant V>
-struct packed<vq_nibble<D, V>> {
+struct packed<vq_nibble<D, V>> : detail::packed_base {
   static constexpr bool supports_f32 = V == lut_variant::u8;     ///< the u8 variant takes fp32 activations
   static constexpr bool supports_i8 = V == lut_variant::exact;   ///< the exact variant takes int8 activations
   using traits = typename vq_nibble<D, V>::traits;               ///< configuration and derived numbers
@@ -216,6 +216,7 @@ public:
     if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
     if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = l.order;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
     p.k_ = l.k();
