@@ -76,10 +76,12 @@ struct conv2d_params {
   return {};
 }
 
-/// Validates a grouped conv2d on packed weights: one packed matrix per group, each (O/groups) × reduction().
-template <PackedMatrix P>
-[[nodiscard]] result<void> can_run_conv2d(std::span<const P> weights, conv2d_params const& p, std::size_t input_size,
-                                          std::size_t output_size) {
+namespace detail {
+/// Checks of a grouped conv2d on W weights (a packed matrix or `any_packed`): one matrix per group, each
+/// (O/groups) × reduction(), all in one reduction order.
+template <class W>
+[[nodiscard]] result<void> check_conv2d(std::span<const W> weights, conv2d_params const& p, std::size_t input_size,
+                                        std::size_t output_size) {
   if (auto r = validate(p); !r) return r;
   if (weights.size() != p.groups)
     return fail(errc::shape_mismatch, "conv2d: " + std::to_string(weights.size()) + " packed weight matrices for " +
@@ -102,6 +104,14 @@ template <PackedMatrix P>
     return fail(errc::shape_mismatch, "conv2d: output has " + std::to_string(output_size) + " values, N·O·OH·OW = " +
                                           std::to_string(p.output_size()));
   return {};
+}
+}  // namespace detail
+
+/// Validates a grouped conv2d on packed weights: one packed matrix per group, each (O/groups) × reduction().
+template <PackedMatrix P>
+[[nodiscard]] result<void> can_run_conv2d(std::span<const P> weights, conv2d_params const& p, std::size_t input_size,
+                                          std::size_t output_size) {
+  return detail::check_conv2d(weights, p, input_size, output_size);
 }
 
 /// im2col of one image and one group: row (oy·OW + ox) holds the (C/groups)·KH·KW inputs under that output
@@ -134,6 +144,28 @@ inline void im2col(conv2d_params const& p, reduction_order order, const float* i
     }
 }
 
+namespace detail {
+/// The body every conv2d shares (checked arguments): per image and group, im2col into `cols` (pixels × reduction)
+/// in the weights' order, `run_group(g, cols, y)` computes y (pixels × O/groups) = cols Ŵ_gᵀ, then y is scattered
+/// into `out`'s NCHW layout.
+template <class W, class RunGroup>
+[[nodiscard]] result<void> conv2d_im2col(std::span<const W> weights, conv2d_params const& p, std::span<const float> in,
+                                         std::span<float> out, float* cols, float* y, RunGroup&& run_group) {
+  const std::size_t pixels = p.out_h() * p.out_w(), og = p.out_channels / p.groups, red = p.reduction();
+  for (std::size_t n = 0; n < p.batch; ++n)
+    for (std::size_t g = 0; g < p.groups; ++g) {
+      matrix_view<float> cv(cols, pixels, red);
+      im2col(p, weights[0].order(), in.data() + n * p.in_channels * p.height * p.width, g, cv);
+      matrix_view<float> yv(y, pixels, og);
+      if (auto r = run_group(g, matrix_view<const float>(cv), yv); !r) return r;
+      for (std::size_t o = 0; o < og; ++o)
+        for (std::size_t px = 0; px < pixels; ++px)
+          out[((n * p.out_channels) + g * og + o) * pixels + px] = yv(px, o);
+    }
+  return {};
+}
+}  // namespace detail
+
 /// conv2d: out (N × O × OH × OW) = weights ⊛ in (N × C × H × W), one packed matrix per group.
 template <class A = default_arch, PackedMatrix P, class E = serial_executor>
 [[nodiscard]] result<void> conv2d(std::span<const P> weights, conv2d_params const& p, std::span<const float> in,
@@ -142,23 +174,16 @@ template <class A = default_arch, PackedMatrix P, class E = serial_executor>
   const std::size_t pixels = p.out_h() * p.out_w(), og = p.out_channels / p.groups, red = p.reduction();
   if (pixels == 0 || og == 0) return {};
   std::vector<float> cols(pixels * red), y(pixels * og);
-  for (std::size_t n = 0; n < p.batch; ++n)
-    for (std::size_t g = 0; g < p.groups; ++g) {
-      matrix_view<float> cv(cols.data(), pixels, red);
-      im2col(p, weights[0].order(), in.data() + n * p.in_channels * p.height * p.width, g, cv);
-      matrix_view<float> yv(y.data(), pixels, og);
-      if constexpr (P::supports_f32) {
-        if (auto r = gemm<A>(weights[g], matrix_view<const float>(cv), yv, ex); !r) return r;
-      } else {
-        auto q = quantize_activations(matrix_view<const float>(cv));
-        if (!q) return tl::unexpected(q.error());
-        if (auto r = gemm<A>(weights[g], q->view(), yv, ex); !r) return r;
-      }
-      for (std::size_t o = 0; o < og; ++o)
-        for (std::size_t px = 0; px < pixels; ++px)
-          out[((n * p.out_channels) + g * og + o) * pixels + px] = yv(px, o);
-    }
-  return {};
+  return detail::conv2d_im2col(weights, p, in, out, cols.data(), y.data(),
+                               [&](std::size_t g, matrix_view<const float> cv, matrix_view<float> yv) -> result<void> {
+                                 if constexpr (P::supports_f32) {
+                                   return gemm<A>(weights[g], cv, yv, ex);
+                                 } else {
+                                   auto q = quantize_activations(cv);
+                                   if (!q) return tl::unexpected(q.error());
+                                   return gemm<A>(weights[g], q->view(), yv, ex);
+                                 }
+                               });
 }
 
 /// Dense depthwise conv2d (groups = C = O): `weights` is C × KH × KW. Direct loops; each output row is a sum of

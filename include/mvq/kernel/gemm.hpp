@@ -177,7 +177,7 @@ namespace detail {
 template <class P>
 [[nodiscard]] result<void> check_shapes(P const& w, std::size_t x_rows, std::size_t x_cols, std::size_t y_rows,
                                         std::size_t y_cols, const char* what) {
-  const std::string name = std::string(P::name());
+  const std::string name = std::string(w.name());
   if (x_cols != w.cols())
     return fail(errc::shape_mismatch, name + " " + what + ": activations have " + std::to_string(x_cols) +
                                           " columns, the weights' reduction length is " + std::to_string(w.cols()));
