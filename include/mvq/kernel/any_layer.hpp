@@ -81,6 +81,11 @@ public:
   [[nodiscard]] reduction_order order() const noexcept {
     return std::visit([](auto const& p) { return p.order(); }, v_);
   }
+  /// Scratch bytes of an fp32 GEMM with `batch` rows on an executor of `concurrency` threads (the workspace
+  /// overloads of gemm / gemv take at least this much).
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t batch, std::size_t concurrency = 1) const noexcept {
+    return std::visit([&](auto const& p) { return gemm_workspace_bytes(p, batch, concurrency); }, v_);
+  }
   /// The variant itself.
   [[nodiscard]] variant_type const& variant() const noexcept { return v_; }
   /// The packed weights of kernel K, or nullptr when another kernel holds them.
@@ -167,46 +172,82 @@ template <std::size_t I>
   return any_packed(std::move(*p));
 }
 
+/// Scratch bytes of `conv2d` on type-erased weights (see the packed overload).
+[[nodiscard]] inline std::size_t conv2d_workspace_bytes(std::span<const any_packed> weights, conv2d_params const& p,
+                                                        std::size_t concurrency = 1) noexcept {
+  if (!validate(p)) return 0;
+  const std::size_t pixels = p.out_h() * p.out_w(), og = p.groups ? p.out_channels / p.groups : 0, red = p.reduction();
+  std::size_t g = 0;
+  for (auto const& w : weights) g = std::max(g, w.workspace_bytes(pixels, concurrency));
+  return workspace::bytes_for<float>(pixels * red) + workspace::bytes_for<float>(pixels * og) + g;
+}
+
 namespace detail {
 /// The visitors behind the `any_packed` entry points: templates on the architecture and the executor only (one
 /// instantiation per TU and architecture, whatever the call sites; see MVQ_ANY_PACKED_EXTERN).
 template <class A, class E>
-[[nodiscard]] result<void> any_gemm(any_packed const& w, matrix_view<const float> x, matrix_view<float> y, E& ex) {
-  return w.visit([&](auto const& p) { return gemm<A>(p, x, y, ex); });
+[[nodiscard]] result<void> any_gemm(any_packed const& w, matrix_view<const float> x, matrix_view<float> y,
+                                    workspace ws, E& ex) {
+  return w.visit([&](auto const& p) { return gemm<A>(p, x, y, ws, ex); });
 }
 template <class A, class E>
 [[nodiscard]] result<void> any_conv2d(std::span<const any_packed> weights, conv2d_params const& p,
-                                      std::span<const float> in, std::span<float> out, E& ex) {
+                                      std::span<const float> in, std::span<float> out, workspace ws, E& ex) {
   if (auto r = check_conv2d(weights, p, in.size(), out.size()); !r) return r;
   const std::size_t pixels = p.out_h() * p.out_w(), og = p.out_channels / p.groups, red = p.reduction();
   if (pixels == 0 || og == 0) return {};
-  std::vector<float> cols(pixels * red), y(pixels * og);
-  return conv2d_im2col(weights, p, in, out, cols.data(), y.data(),
+  if (const std::size_t need = conv2d_workspace_bytes(weights, p, ex.concurrency()); ws.size() < need) [[unlikely]]
+    return workspace_error("conv2d", ws.size(), need);
+  float* cols = ws.take<float>(pixels * red).data();
+  float* y = ws.take<float>(pixels * og).data();
+  return conv2d_im2col(weights, p, in, out, cols, y,
                        [&](std::size_t g, matrix_view<const float> cv, matrix_view<float> yv) {
-                         return any_gemm<A>(weights[g], cv, yv, ex);
+                         return any_gemm<A>(weights[g], cv, yv, ws, ex);
                        });
 }
 }  // namespace detail
 
-/// Y = X Ŵᵀ (x: B × cols, y: B × rows) on the kernel `w` holds.
+/// Y = X Ŵᵀ (x: B × cols, y: B × rows) on the kernel `w` holds, scratch from `ws` (at least
+/// `w.workspace_bytes(B, ex.concurrency())` bytes); never allocates.
 template <class A = default_arch, class E = serial_executor>
+[[nodiscard]] result<void> gemm(any_packed const& w, matrix_view<const float> x, matrix_view<float> y, workspace ws,
+                                E&& ex = {}) {
+  return detail::any_gemm<A, std::remove_reference_t<E>>(w, x, y, ws, ex);
+}
+/// Y = X Ŵᵀ (convenience: allocates the workspace of this call).
+template <class A = default_arch, detail::not_workspace E = serial_executor>
 [[nodiscard]] result<void> gemm(any_packed const& w, matrix_view<const float> x, matrix_view<float> y, E&& ex = {}) {
-  return detail::any_gemm<A, std::remove_reference_t<E>>(w, x, y, ex);
+  workspace_buffer buf(w.workspace_bytes(x.rows(), ex.concurrency()));
+  return detail::any_gemm<A, std::remove_reference_t<E>>(w, x, y, buf.view(), ex);
 }
 
-/// y = Ŵ x on the kernel `w` holds.
+/// y = Ŵ x on the kernel `w` holds, scratch from `ws` (`w.workspace_bytes(1, ex.concurrency())`).
 template <class A = default_arch, class E = serial_executor>
-[[nodiscard]] result<void> gemv(any_packed const& w, std::span<const float> x, std::span<float> y, E&& ex = {}) {
+[[nodiscard]] result<void> gemv(any_packed const& w, std::span<const float> x, std::span<float> y, workspace ws,
+                                E&& ex = {}) {
   return detail::any_gemm<A, std::remove_reference_t<E>>(w, matrix_view<const float>(x.data(), 1, x.size()),
-                                                         matrix_view<float>(y.data(), 1, y.size()), ex);
+                                                         matrix_view<float>(y.data(), 1, y.size()), ws, ex);
+}
+/// y = Ŵ x (convenience: allocates the workspace of this call).
+template <class A = default_arch, detail::not_workspace E = serial_executor>
+[[nodiscard]] result<void> gemv(any_packed const& w, std::span<const float> x, std::span<float> y, E&& ex = {}) {
+  workspace_buffer buf(w.workspace_bytes(1, ex.concurrency()));
+  return gemv<A>(w, x, y, buf.view(), ex);
 }
 
 /// conv2d on type-erased weights, one `any_packed` per group (the groups may hold different kernels; they must
-/// agree on the reduction order).
+/// agree on the reduction order); scratch from `ws` (`conv2d_workspace_bytes`); never allocates.
 template <class A = default_arch, class E = serial_executor>
 [[nodiscard]] result<void> conv2d(std::span<const any_packed> weights, conv2d_params const& p,
+                                  std::span<const float> in, std::span<float> out, workspace ws, E&& ex = {}) {
+  return detail::any_conv2d<A, std::remove_reference_t<E>>(weights, p, in, out, ws, ex);
+}
+/// conv2d on type-erased weights (convenience: allocates the workspace of this call).
+template <class A = default_arch, detail::not_workspace E = serial_executor>
+[[nodiscard]] result<void> conv2d(std::span<const any_packed> weights, conv2d_params const& p,
                                   std::span<const float> in, std::span<float> out, E&& ex = {}) {
-  return detail::any_conv2d<A, std::remove_reference_t<E>>(weights, p, in, out, ex);
+  workspace_buffer buf(conv2d_workspace_bytes(weights, p, ex.concurrency()));
+  return detail::any_conv2d<A, std::remove_reference_t<E>>(weights, p, in, out, buf.view(), ex);
 }
 
 }  // namespace mvq::inline v0::kernel
@@ -216,10 +257,10 @@ template <class A = default_arch, class E = serial_executor>
 #  define MVQ_ANY_PACKED_INSTANTIATE(ARCH)                                                                      \
     template ::mvq::result<void> mvq::kernel::detail::any_gemm<ARCH, ::mvq::kernel::serial_executor>(          \
         ::mvq::kernel::any_packed const&, ::mvq::matrix_view<const float>, ::mvq::matrix_view<float>,           \
-        ::mvq::kernel::serial_executor&);                                                                       \
+        ::mvq::kernel::workspace, ::mvq::kernel::serial_executor&);                                                                       \
     template ::mvq::result<void> mvq::kernel::detail::any_conv2d<ARCH, ::mvq::kernel::serial_executor>(        \
         std::span<const ::mvq::kernel::any_packed>, ::mvq::kernel::conv2d_params const&, std::span<const float>, \
-        std::span<float>, ::mvq::kernel::serial_executor&);
+        std::span<float>, ::mvq::kernel::workspace, ::mvq::kernel::serial_executor&);
 #endif
 #ifndef MVQ_ANY_PACKED_EXTERN
 /// Declares the instantiations of `MVQ_ANY_PACKED_INSTANTIATE(ARCH)`, so this translation unit does not
@@ -227,8 +268,8 @@ template <class A = default_arch, class E = serial_executor>
 #  define MVQ_ANY_PACKED_EXTERN(ARCH)                                                                           \
     extern template ::mvq::result<void> mvq::kernel::detail::any_gemm<ARCH, ::mvq::kernel::serial_executor>(   \
         ::mvq::kernel::any_packed const&, ::mvq::matrix_view<const float>, ::mvq::matrix_view<float>,           \
-        ::mvq::kernel::serial_executor&);                                                                       \
+        ::mvq::kernel::workspace, ::mvq::kernel::serial_executor&);                                                                       \
     extern template ::mvq::result<void> mvq::kernel::detail::any_conv2d<ARCH, ::mvq::kernel::serial_executor>( \
         std::span<const ::mvq::kernel::any_packed>, ::mvq::kernel::conv2d_params const&, std::span<const float>, \
-        std::span<float>, ::mvq::kernel::serial_executor&);
+        std::span<float>, ::mvq::kernel::workspace, ::mvq::kernel::serial_executor&);
 #endif

@@ -166,24 +166,62 @@ template <class W, class RunGroup>
 }
 }  // namespace detail
 
-/// conv2d: out (N × O × OH × OW) = weights ⊛ in (N × C × H × W), one packed matrix per group.
+/// Scratch bytes of `conv2d` on `weights` with parameters `p` and an executor of `concurrency` threads: the
+/// im2col rows and the GEMM output of one image and group (reused for all of them) plus the largest group GEMM's
+/// own scratch (for kernels without an fp32 path: the int8 im2col rows, their scales and the int8 GEMM's).
+template <PackedMatrix P>
+[[nodiscard]] std::size_t conv2d_workspace_bytes(std::span<const P> weights, conv2d_params const& p,
+                                                 std::size_t concurrency = 1) noexcept {
+  if (!validate(p)) return 0;  // conv2d refuses the call anyway
+  const std::size_t pixels = p.out_h() * p.out_w(), og = p.groups ? p.out_channels / p.groups : 0, red = p.reduction();
+  std::size_t n = workspace::bytes_for<float>(pixels * red) + workspace::bytes_for<float>(pixels * og), g = 0;
+  for (auto const& w : weights) {
+    if constexpr (P::supports_f32)
+      g = std::max(g, gemm_workspace_bytes(w, pixels, concurrency));
+    else
+      g = std::max(g, gemm_i8_workspace_bytes(w, pixels, concurrency));
+  }
+  if constexpr (!P::supports_f32) n += workspace::bytes_for<std::int8_t>(pixels * red) + workspace::bytes_for<float>(pixels);
+  return n + g;
+}
+
+/// conv2d: out (N × O × OH × OW) = weights ⊛ in (N × C × H × W), one packed matrix per group; scratch from `ws`
+/// (at least `conv2d_workspace_bytes(weights, p, ex.concurrency())` bytes); never allocates.
 template <class A = default_arch, PackedMatrix P, class E = serial_executor>
 [[nodiscard]] result<void> conv2d(std::span<const P> weights, conv2d_params const& p, std::span<const float> in,
-                                  std::span<float> out, E&& ex = {}) {
+                                  std::span<float> out, workspace ws, E&& ex = {}) {
   if (auto r = can_run_conv2d(weights, p, in.size(), out.size()); !r) return r;
   const std::size_t pixels = p.out_h() * p.out_w(), og = p.out_channels / p.groups, red = p.reduction();
   if (pixels == 0 || og == 0) return {};
-  std::vector<float> cols(pixels * red), y(pixels * og);
-  return detail::conv2d_im2col(weights, p, in, out, cols.data(), y.data(),
+  if (const std::size_t need = conv2d_workspace_bytes(weights, p, ex.concurrency()); ws.size() < need) [[unlikely]]
+    return detail::workspace_error("conv2d", ws.size(), need);
+  float* cols = ws.take<float>(pixels * red).data();
+  float* y = ws.take<float>(pixels * og).data();
+  [[maybe_unused]] std::span<std::int8_t> q;
+  [[maybe_unused]] std::span<float> scale;
+  if constexpr (!P::supports_f32) {
+    q = ws.take<std::int8_t>(pixels * red);
+    scale = ws.take<float>(pixels);
+  }
+  return detail::conv2d_im2col(weights, p, in, out, cols, y,
                                [&](std::size_t g, matrix_view<const float> cv, matrix_view<float> yv) -> result<void> {
                                  if constexpr (P::supports_f32) {
-                                   return gemm<A>(weights[g], cv, yv, ex);
+                                   return gemm<A>(weights[g], cv, yv, ws, ex);
                                  } else {
-                                   auto q = quantize_activations(cv);
-                                   if (!q) return tl::unexpected(q.error());
-                                   return gemm<A>(weights[g], q->view(), yv, ex);
+                                   matrix_view<std::int8_t> qv(q.data(), pixels, red);
+                                   if (auto r = quantize_activations(cv, qv, scale); !r) return r;
+                                   const activations_i8_view xq{qv, scale};
+                                   return gemm<A>(weights[g], xq, yv, ws, ex);
                                  }
                                });
+}
+
+/// conv2d (convenience: allocates the workspace of this call).
+template <class A = default_arch, PackedMatrix P, detail::not_workspace E = serial_executor>
+[[nodiscard]] result<void> conv2d(std::span<const P> weights, conv2d_params const& p, std::span<const float> in,
+                                  std::span<float> out, E&& ex = {}) {
+  workspace_buffer buf(conv2d_workspace_bytes(weights, p, ex.concurrency()));
+  return conv2d<A>(weights, p, in, out, buf.view(), ex);
 }
 
 /// Dense depthwise conv2d (groups = C = O): `weights` is C × KH × KW. Direct loops; each output row is a sum of

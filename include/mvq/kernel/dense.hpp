@@ -88,9 +88,13 @@ public:
     return p;
   }
 
+  /// No scratch: the dot products read the packed rows directly.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
+
   /// Runs Y = X Wᵀ; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace) const {
     detail::dense_rows_gemm<4>(w_.data(), rows_, cols_, x, y, ex, [&](auto R, const float* const* w, const float* xr, float* out) {
       detail::dot_rows_f32<decltype(R)::value, A>(w, xr, cols_, out);
     });
@@ -142,9 +146,13 @@ public:
     return p;
   }
 
+  /// No scratch: the dot products read the packed rows directly.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
+
   /// Runs ACC = X Wᵀ in int32; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace) const {
     detail::dense_rows_gemm<8>(w_.data(), rows_, cols_, x, acc, ex,
                                [&](auto R, const std::int8_t* const* w, const std::int8_t* xr, std::int32_t* out) {
                                  detail::dot_rows_i8<decltype(R)::value, A>(w, xr, cols_, out, A{});

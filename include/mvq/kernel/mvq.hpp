@@ -205,9 +205,13 @@ public:
     return p;
   }
 
+  /// No scratch: indices and bitmaps are read in place.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
+
   /// Y = X Ŵᵀ on the fp32 codebook, kept weights only; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r)
         for (std::size_t b = 0; b < x.rows(); ++b) {
@@ -236,7 +240,7 @@ public:
 
   /// int32 accumulators on the int8 codebook, kept weights only; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r)
         for (std::size_t b = 0; b < x.rows(); ++b) {

@@ -118,9 +118,13 @@ public:
     return p;
   }
 
+  /// No scratch: values and offsets are read in place.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
+
   /// Y = X Ŵᵀ; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       std::size_t r = r0;
 #if XSIMD_WITH_AVX2
@@ -156,7 +160,7 @@ public:
   }
   /// int32 accumulators on the int8 values; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r) {
         const std::int8_t* v = v8_.data() + r * slots_;

@@ -205,12 +205,34 @@ public:
     return p;
   }
 
-  /// int32 accumulators of X Ŵᵀ on the int8 codebook; trusts its arguments (see `can_run`).
+  /// Scratch of the fp32 path: with a batch of `detail::vq_decode_batch` rows or more, one decoded row block
+  /// (block × cols floats) per task.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t batch, std::size_t concurrency) const noexcept {
+    return batch >= detail::vq_decode_batch
+               ? detail::row_tasks(rows_, block, concurrency) * workspace::bytes_for<float>(block * cols_)
+               : 0;
+  }
+  /// Scratch of the int8 path: the same, in int8.
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t batch, std::size_t concurrency) const noexcept {
+    return batch >= detail::vq_decode_batch
+               ? detail::row_tasks(rows_, block, concurrency) * workspace::bytes_for<std::int8_t>(block * cols_)
+               : 0;
+  }
+
+  /// int32 accumulators of X Ŵᵀ on the int8 codebook; trusts its arguments (see `can_run`), scratch from `ws`
+  /// (`workspace_bytes_i8`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace ws) const {
     const std::size_t subvecs = cols_ / D;
-    detail::for_row_blocks(ex, rows_, block, [&](std::size_t r0, std::size_t r1) {
-      std::vector<std::int8_t> dec(x.rows() >= detail::vq_decode_batch ? block * cols_ : 0);
+    const bool decode = x.rows() >= detail::vq_decode_batch;
+    const std::size_t slot = workspace::bytes_for<std::int8_t>(block * cols_);
+    detail::for_row_tasks(ex, rows_, block, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+      std::span<std::int8_t> dec;
+      if (decode) {
+        workspace mine = ws;
+        (void)mine.take<std::byte>(t * slot);
+        dec = mine.take<std::int8_t>(block * cols_);
+      }
       for (std::size_t r = r0; r < r1; r += block) {
         const std::uint8_t* ib = idx_.data() + (r / block) * subvecs * block;
         const std::size_t n = std::min(block, r1 - r);
@@ -248,12 +270,20 @@ public:
     });
   }
 
-  /// Y = X Ŵᵀ with the fp32 codebook; trusts its arguments (see `can_run`).
+  /// Y = X Ŵᵀ with the fp32 codebook; trusts its arguments (see `can_run`), scratch from `ws`
+  /// (`workspace_bytes`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace ws) const {
     const std::size_t subvecs = cols_ / D;
-    detail::for_row_blocks(ex, rows_, block, [&](std::size_t r0, std::size_t r1) {
-      std::vector<float> dec(x.rows() >= detail::vq_decode_batch ? block * cols_ : 0);
+    const bool decode = x.rows() >= detail::vq_decode_batch;
+    const std::size_t slot = workspace::bytes_for<float>(block * cols_);
+    detail::for_row_tasks(ex, rows_, block, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+      std::span<float> dec;
+      if (decode) {
+        workspace mine = ws;
+        (void)mine.take<std::byte>(t * slot);
+        dec = mine.take<float>(block * cols_);
+      }
       for (std::size_t r = r0; r < r1; r += block) {
         const std::uint8_t* ib = idx_.data() + (r / block) * subvecs * block;
         const std::size_t n = std::min(block, r1 - r);

@@ -60,20 +60,30 @@ public:
     return p;
   }
 
-  /// Y = X Ŵᵀ; trusts its arguments (see `can_run`).
+  /// Scratch of the fp32 path: one decoded row (cols floats) per task.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t concurrency) const noexcept {
+    return detail::row_tasks(rows(), task_rows, concurrency) * workspace::bytes_for<float>(cols());
+  }
+  /// Scratch of the int8 path: one decoded row (cols int8) per task.
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t concurrency) const noexcept {
+    return detail::row_tasks(rows(), task_rows, concurrency) * workspace::bytes_for<std::int8_t>(cols());
+  }
+
+  /// Y = X Ŵᵀ; trusts its arguments (see `can_run`), scratch from `ws` (`workspace_bytes`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
-    run<A, float>(ex, [&](std::size_t r, const float* w) {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace ws) const {
+    run<A, float>(ex, ws, [&](std::size_t r, const float* w) {
       for (std::size_t b = 0; b < x.rows(); ++b) {
         const float* rp[1] = {w};
         detail::dot_rows_f32<1, A>(rp, x.row(b).data(), cols(), &y(b, r));
       }
     });
   }
-  /// int32 accumulators on the int8 codebook; trusts its arguments (see `can_run`).
+  /// int32 accumulators on the int8 codebook; trusts its arguments (see `can_run`), scratch from `ws`
+  /// (`workspace_bytes_i8`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
-    run<A, std::int8_t>(ex, [&](std::size_t r, const std::int8_t* w) {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace ws) const {
+    run<A, std::int8_t>(ex, ws, [&](std::size_t r, const std::int8_t* w) {
       for (std::size_t b = 0; b < x.rows(); ++b) {
         const std::int8_t* rp[1] = {w};
         detail::dot_rows_i8<1, A>(rp, x.row(b).data(), cols(), &acc(b, r), A{});
@@ -82,12 +92,17 @@ public:
   }
 
 private:
+  static constexpr std::size_t task_rows = 8;  ///< rows per task block
+
   template <class A, class T, class E, class F>
-  void run(E& ex, F&& use) const {
+  void run(E& ex, workspace ws, F&& use) const {
     const auto v = m_.view();
     auto const& l = m_.layout;
-    detail::for_row_blocks(ex, l.rows, 8, [&](std::size_t r0, std::size_t r1) {
-      std::vector<T> row(l.cols);
+    const std::size_t slot = workspace::bytes_for<T>(l.cols);
+    detail::for_row_tasks(ex, l.rows, task_rows, [&](std::size_t task, std::size_t r0, std::size_t r1) {
+      workspace mine = ws;
+      (void)mine.take<std::byte>(task * slot);
+      T* row = mine.take<T>(l.cols).data();
       for (std::size_t r = r0; r < r1; ++r) {
         for (std::size_t s = 0; s < l.subvectors_per_row(); ++s) {
           const std::size_t j = v.index(r, s);
@@ -103,7 +118,7 @@ private:
           for (std::size_t t = 0; t < l.nm.m; ++t)
             if (!((bm >> t) & 1u)) row[g * l.nm.m + t] = T{};
         }
-        use(r, row.data());
+        use(r, row);
       }
     });
   }

@@ -243,12 +243,25 @@ public:
     return p;
   }
 
-  /// Exact variant: int32 accumulators; trusts its arguments (see `can_run`).
+  /// Scratch of the u8 variant's fp32 path: per batch row its quantized tables (pairs × 32 bytes), step and offset,
+  /// plus one row's fp32 tables and biases.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t batch, std::size_t) const noexcept {
+    if constexpr (V != lut_variant::u8) return 0;
+    return workspace::bytes_for<std::uint8_t>(batch * pairs_ * 2 * traits::max_k) + 2 * workspace::bytes_for<float>(batch) +
+           workspace::bytes_for<float>(2 * pairs_ * traits::max_k) + workspace::bytes_for<float>(2 * pairs_);
+  }
+  /// Scratch of the exact variant's int8 path: per batch row its byte-plane tables (pairs × planes × 32 bytes).
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t batch, std::size_t) const noexcept {
+    if constexpr (V != lut_variant::exact) return 0;
+    return workspace::bytes_for<std::uint8_t>(batch * pairs_ * planes * 2 * traits::max_k);
+  }
+
+  /// Exact variant: int32 accumulators; trusts its arguments (see `can_run`), scratch from `ws`.
   template <class A, class E>
     requires(V == lut_variant::exact)
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace ws) const {
     const std::size_t per_b = pairs_ * planes * 32;
-    detail::aligned_buffer<std::uint8_t> tab(x.rows() * per_b);
+    std::span<std::uint8_t> tab = ws.take<std::uint8_t>(x.rows() * per_b);
     for (std::size_t b = 0; b < x.rows(); ++b) {
       for (std::size_t s = 0; s < 2 * pairs_; ++s)
         for (std::size_t j = 0; j < 16; ++j) {
@@ -265,17 +278,19 @@ public:
     run_blocks<A>(x.rows(), tab.data(), per_b, ex, [&](std::size_t b, std::size_t r, std::int32_t v) { acc(b, r) = v; });
   }
 
-  /// u8 variant: fp32 outputs within S·Δ/2 of the exact product; trusts its arguments (see `can_run`).
+  /// u8 variant: fp32 outputs within S·Δ/2 of the exact product; trusts its arguments (see `can_run`), scratch
+  /// from `ws`.
   template <class A, class E>
     requires(V == lut_variant::u8)
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace ws) const {
     using batch = xsimd::batch<float, A>;
     constexpr std::size_t W = batch::size;
     static_assert(16 % W == 0, "vq_nibble: a 16-entry table must be a whole number of float batches");
     const std::size_t per_b = pairs_ * 32, subvecs = cols_ / D;
-    detail::aligned_buffer<std::uint8_t> tab(x.rows() * per_b);
-    std::vector<float> step(x.rows()), offset(x.rows());
-    detail::aligned_buffer<float> t(2 * pairs_ * 16), lo(2 * pairs_);
+    std::span<std::uint8_t> tab = ws.take<std::uint8_t>(x.rows() * per_b);
+    std::fill(tab.begin(), tab.end(), std::uint8_t{0});  // the padding sub-vector of an odd count looks up zeros
+    std::span<float> step = ws.take<float>(x.rows()), offset = ws.take<float>(x.rows());
+    std::span<float> t = ws.take<float>(2 * pairs_ * 16), lo = ws.take<float>(2 * pairs_);
     for (std::size_t b = 0; b < x.rows(); ++b) {
       const float* xr = x.row(b).data();
       float span = 0.0f;
