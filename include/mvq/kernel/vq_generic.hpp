@@ -28,7 +28,9 @@ struct vq_generic {
   [[nodiscard]] static bool accepts(compressed_layout const& l) { return validate(l).has_value(); }
 };
 
-/// Packed form of `vq_generic`: an owning copy of the compressed matrix plus its int8 codebook.
+/// Packed form of `vq_generic`: the compressed matrix as stored (the format's bit-packed indices and masks are
+/// decoded on the fly, so nothing is repacked), either an owning copy or, with `pack_options::borrow`, the
+/// caller's view itself (e.g. into a memory-mapped `.mvq.safetensors` file: no copy), plus its int8 codebook.
 template <>
 struct packed<vq_generic> : detail::packed_base {
   static constexpr bool supports_f32 = true;  ///< fp32 codebook
@@ -37,13 +39,19 @@ struct packed<vq_generic> : detail::packed_base {
   [[nodiscard]] static std::string name() { return "vq_generic"; }
 
 private:
-  compressed_matrix m_;
+  compressed_matrix m_;          ///< the owning copy (empty when borrowed)
+  compressed_matrix_view b_;     ///< the borrowed view
+  bool borrowed_ = false;
   codebook_i8 cb_;
 
+  [[nodiscard]] compressed_matrix_view view() const noexcept { return borrowed_ ? b_ : m_.view(); }
+
 public:
-  [[nodiscard]] std::size_t rows() const noexcept { return m_.layout.rows; }   ///< output channels
-  [[nodiscard]] std::size_t cols() const noexcept { return m_.layout.cols; }   ///< reduction length
-  [[nodiscard]] float weight_scale() const noexcept { return cb_.scale; }      ///< int8 codebook scale
+  [[nodiscard]] std::size_t rows() const noexcept { return view().layout.rows; }  ///< output channels
+  [[nodiscard]] std::size_t cols() const noexcept { return view().layout.cols; }  ///< reduction length
+  [[nodiscard]] float weight_scale() const noexcept { return cb_.scale; }         ///< int8 codebook scale
+  /// True when the packed matrix points into the caller's arrays (`borrow`).
+  [[nodiscard]] bool borrowed() const noexcept { return borrowed_; }
 
   /// Copies and validates a compressed matrix (indices, masks and the int8 codebook are checked).
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
@@ -56,6 +64,18 @@ public:
     p.m_.codebook_scale = c.codebook_scale;
     p.m_.indices.assign(c.indices.begin(), c.indices.end());
     p.m_.masks.assign(c.masks.begin(), c.masks.end());
+    p.cb_ = weight_codebook_i8(c);
+    return p;
+  }
+  /// Validates `c` and keeps pointing into its arrays (no copy; the caller keeps them alive as long as the packed
+  /// matrix, e.g. the `io::mvq_file` they were mapped from). Only the int8 codebook (K·d bytes) is made.
+  [[nodiscard]] static result<packed> borrow(compressed_matrix_view const& c) {
+    if (auto r = validate(c); !r) return tl::unexpected(r.error());
+    packed p;
+    p.order_ = c.layout.order;
+    p.m_.layout = c.layout;
+    p.b_ = c;
+    p.borrowed_ = true;
     p.cb_ = weight_codebook_i8(c);
     return p;
   }
@@ -96,8 +116,8 @@ private:
 
   template <class A, class T, class E, class F>
   void run(E& ex, workspace ws, F&& use) const {
-    const auto v = m_.view();
-    auto const& l = m_.layout;
+    const auto v = view();
+    auto const& l = v.layout;
     const std::size_t slot = workspace::bytes_for<T>(l.cols);
     detail::for_row_tasks(ex, l.rows, task_rows, [&](std::size_t task, std::size_t r0, std::size_t r1) {
       workspace mine = ws;
@@ -108,7 +128,7 @@ private:
           const std::size_t j = v.index(r, s);
           for (std::size_t t = 0; t < l.d(); ++t) {
             if constexpr (std::is_same_v<T, float>)
-              row[s * l.d() + t] = m_.codebook[j * l.d() + t];
+              row[s * l.d() + t] = v.codebook[j * l.d() + t];
             else
               row[s * l.d() + t] = cb_.values[j * l.d() + t];
           }

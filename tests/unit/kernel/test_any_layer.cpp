@@ -122,3 +122,29 @@ TEST_CASE("conv2d on any_packed computes in the weights' order", "[kernel][any][
   REQUIRE_FALSE(r);
   CHECK(r.error().message.find("order") != std::string::npos);
 }
+
+TEST_CASE("vq_generic can borrow the view instead of copying it", "[kernel][any]") {
+  std::mt19937 rng(93);
+  auto m = kt::random_compressed(rng, 21, 96, 1024, 8, sparse_2_8, mask_encoding::bitmap, codebook_dtype::f32);
+  auto owned = pack(m.view()).value();
+  auto borrowed = pack(m.view(), {.borrow = true}).value();
+  REQUIRE(owned.get_if<vq_generic>());
+  REQUIRE(borrowed.get_if<vq_generic>());
+  CHECK_FALSE(owned.get_if<vq_generic>()->borrowed());
+  CHECK(borrowed.get_if<vq_generic>()->borrowed());
+  auto x = kt::random_vector(rng, 96);
+  std::vector<float> a(21), b(21);
+  REQUIRE(gemv(owned, x, a));
+  REQUIRE(gemv(borrowed, x, b));
+  CHECK(a == b);
+  kt::check_close(b, decompress(m.view()), 21, 96, x, 1);
+  // the borrowed form reads the caller's arrays: changing an index changes the product, the copy's does not
+  m.indices[0] ^= 1;
+  REQUIRE(gemv(owned, x, a));
+  REQUIRE(gemv(borrowed, x, b));
+  CHECK(a != b);
+  kt::check_close(b, decompress(m.view()), 21, 96, x, 1);
+  // the specialised kernels repack and ignore the permission
+  auto v8 = kt::random_compressed(rng, 16, 64, 256, 8, dense, mask_encoding::none, codebook_dtype::f32);
+  CHECK(pack(v8.view(), {.borrow = true}).value().name() == "vq_byte_d8");
+}
