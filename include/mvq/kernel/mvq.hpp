@@ -218,7 +218,7 @@ public:
           const float* xr = x.row(b).data();
 #if XSIMD_WITH_AVX2
           if constexpr (has_avx2<A> && D == 16 && P.m <= 8 && 2 * P.n <= P.m) {
-            y(b, r) = detail::mvq16_row_f32<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * 2,
+            y(b, r) = detail::mvq16_row_f32<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * bm_bytes,
                                                cb_f32_.data(), xr, subvecs_);
             continue;
           }
@@ -246,7 +246,7 @@ public:
         for (std::size_t b = 0; b < x.rows(); ++b) {
           const std::int8_t* xr = x.row(b).data();
           if constexpr (D == 16 && P.m <= 8 && 2 * P.n <= P.m) {
-            acc(b, r) = detail::mvq16_row_i8<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * 2,
+            acc(b, r) = detail::mvq16_row_i8<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * bm_bytes,
                                                 cb_i8_.data(), xr, subvecs_, A{});
           } else {
             std::int32_t s = 0;
