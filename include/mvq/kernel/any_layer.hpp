@@ -20,6 +20,13 @@
 /// weights in an `any_packed`), but `pack` of a compressed matrix never picks them: they decompress the codebook
 /// into fp32 values per weight (4–16× the compressed bytes). `pack(matrix_view<const float>)` packs dense weights.
 ///
+/// Zero-copy: only `vq_generic` can keep pointing into a memory-mapped `.mvq.safetensors` file (it decodes the
+/// format's bit-packed indices and masks on the fly; `pack_options{.borrow = true}`; the `io::mvq_file` must then
+/// outlive the packed matrix). Every other kernel repacks at load time: `vq_byte` interleaves the indices of 8
+/// rows, `vq_nibble` builds 32-row nibble blocks, `mvq_byte` expands masks to per-sub-vector bitmaps, `nm_sparse`
+/// and `dense_f32` decode values. (`mvq_byte` with K = 256 and bitmap masks stores the file's own bytes, so it
+/// could borrow too; not done.)
+///
 /// Cost: the entry points are templates on the architecture (and the executor), so each translation unit that
 /// calls them instantiates every alternative's kernel once for its architecture, whatever the number of call
 /// sites; two TUs built for different instruction sets get distinct instantiations (no ODR clash). An engine that

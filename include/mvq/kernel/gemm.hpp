@@ -48,7 +48,7 @@ struct pack_options {
   std::string_view name{};
   /// Permission to keep pointing into the view's arrays instead of copying them (e.g. a memory-mapped file); the
   /// caller keeps them alive as long as the packed matrix. Only `vq_generic` can use it (the other kernels
-  /// repack into their own interleaved layout and ignore it; see docs/kernels.md, "Zero-copy").
+  /// repack into their own interleaved layout and ignore it; see "Zero-copy" in any_layer.hpp).
   bool borrow = false;
 };
 
