@@ -1,6 +1,6 @@
-// Engine-style integration of a compressed linear layer: load a layer from a `.mvq.safetensors` file, pick the
-// kernel its layout needs (one dispatch from runtime values to compiled instantiations), pack it once at load
-// time, then run GEMV calls on it and compare with the dense layer.
+// Engine-style integration of a compressed linear layer: load a layer from a `.mvq.safetensors` file, let
+// `kernel::pack` pick the kernel its layout needs (the library's dispatch from runtime values to compiled
+// instantiations) and pack it once at load time, then run GEMV calls on it and compare with the dense layer.
 //
 //   vq_linear [file.mvq.safetensors [layer]]
 //
@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <random>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include <mvq/io/mvq_format.hpp>
@@ -24,75 +23,22 @@ namespace {
 
 using namespace mvq;
 
-// The packed forms this engine supports; `std::monostate` never survives `load`.
-using packed_layer =
-    std::variant<std::monostate, kernel::packed<kernel::vq_nibble<2, kernel::lut_variant::u8>>,
-                 kernel::packed<kernel::vq_nibble<4, kernel::lut_variant::u8>>, kernel::packed<kernel::vq_byte<4>>,
-                 kernel::packed<kernel::vq_byte<8>>, kernel::packed<kernel::vq_byte<16>>,
-                 kernel::packed<kernel::mvq_byte<16, sparse_2_4>>, kernel::packed<kernel::mvq_byte<8, sparse_2_4>>,
-                 kernel::packed<kernel::vq_generic>>;
-
-template <class K>
-result<packed_layer> pack_as(compressed_matrix_view const& v) {
-  auto p = kernel::pack_for<K>(v);
-  if (!p) return tl::unexpected(p.error());
-  return packed_layer(std::move(*p));
-}
-
-// Runtime layout → kernel: K ≤ 16 with d ∈ {2, 4} uses the in-register LUT, K ≤ 256 the byte-index kernels (with
-// an N:M mask, the MVQ kernel), anything else the generic decode path.
-result<packed_layer> pack_layer(compressed_matrix_view const& v) {
-  auto const& l = v.layout;
-  if (l.nm.dense() && l.k() <= 16 && l.d() == 2) return pack_as<kernel::vq_nibble<2, kernel::lut_variant::u8>>(v);
-  if (l.nm.dense() && l.k() <= 16 && l.d() == 4) return pack_as<kernel::vq_nibble<4, kernel::lut_variant::u8>>(v);
-  if (l.nm.dense() && l.k() <= 256 && l.d() == 4) return pack_as<kernel::vq_byte<4>>(v);
-  if (l.nm.dense() && l.k() <= 256 && l.d() == 8) return pack_as<kernel::vq_byte<8>>(v);
-  if (l.nm.dense() && l.k() <= 256 && l.d() == 16) return pack_as<kernel::vq_byte<16>>(v);
-  if (l.nm == sparse_2_4 && l.k() <= 256 && l.d() == 16) return pack_as<kernel::mvq_byte<16, sparse_2_4>>(v);
-  if (l.nm == sparse_2_4 && l.k() <= 256 && l.d() == 8) return pack_as<kernel::mvq_byte<8, sparse_2_4>>(v);
-  return pack_as<kernel::vq_generic>(v);
-}
-
-result<void> gemv(packed_layer const& layer, std::span<const float> x, std::span<float> y) {
-  return std::visit(
-      [&](auto const& p) -> result<void> {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>)
-          return fail(errc::invalid_argument, "vq_linear: no layer loaded");
-        else
-          return kernel::gemv(p, x, y);
-      },
-      layer);
-}
-
-// int8 activations (one scale per call), dequantized output; false when the kernel has no int8 path.
-result<bool> gemv_i8(packed_layer const& layer, std::span<const float> x, std::span<float> y) {
-  return std::visit(
-      [&](auto const& p) -> result<bool> {
-        using P = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<P, std::monostate>) {
-          return fail(errc::invalid_argument, "vq_linear: no layer loaded");
-        } else if constexpr (!P::supports_i8) {
-          return false;
-        } else {
-          auto q = kernel::quantize_activations(matrix_view<const float>(x.data(), 1, x.size()));
-          if (!q) return tl::unexpected(q.error());
-          if (auto r = kernel::gemm(p, q->view(), matrix_view<float>(y.data(), 1, y.size())); !r)
-            return tl::unexpected(r.error());
-          return true;
-        }
-      },
-      layer);
-}
-
-std::string kernel_name(packed_layer const& layer) {
-  return std::visit(
-      [](auto const& p) -> std::string {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>)
-          return "none";
-        else
-          return p.name();
-      },
-      layer);
+// int8 activations (one scale per call), dequantized output, on the kernel `kernel::pack` picked; false when that
+// kernel has no int8 path. (`any_packed::visit` reaches the concrete packed type for what the variant's own
+// overloads do not cover.)
+result<bool> gemv_i8(kernel::any_packed const& layer, std::span<const float> x, std::span<float> y) {
+  return layer.visit([&](auto const& p) -> result<bool> {
+    using P = std::decay_t<decltype(p)>;
+    if constexpr (!P::supports_i8) {
+      return false;
+    } else {
+      auto q = kernel::quantize_activations(matrix_view<const float>(x.data(), 1, x.size()));
+      if (!q) return tl::unexpected(q.error());
+      if (auto r = kernel::gemm(p, q->view(), matrix_view<float>(y.data(), 1, y.size())); !r)
+        return tl::unexpected(r.error());
+      return true;
+    }
+  });
 }
 
 // Writes a demo `.mvq.safetensors` file with one MVQ-compressed layer "fc.weight".
@@ -132,11 +78,12 @@ int main(int argc, char** argv) {
   if (file->layers().empty()) return fail_with(error{errc::not_found, path.string() + ": no compressed layer"});
   const io::mvq_layer* layer = argc > 2 ? file->find(argv[2]) : &file->layers().front();
   if (!layer) return fail_with(error{errc::not_found, path.string() + ": no layer '" + argv[2] + "'"});
-  auto packed = pack_layer(layer->view());
+  // a linear layer: either order is the identity, so no order is required; errors name the tensor
+  auto packed = kernel::pack(layer->view(), {.name = layer->info.name});
   if (!packed) return fail_with(packed.error());
   auto const& l = layer->layout;
   std::printf("layer %s: %zu x %zu, K = %u, d = %u, %s, %.3f bits/weight -> kernel %s\n", layer->info.name.c_str(),
-              l.rows, l.cols, l.k(), l.d(), to_string(l.nm).c_str(), l.bits_per_weight(), kernel_name(*packed).c_str());
+              l.rows, l.cols, l.k(), l.d(), to_string(l.nm).c_str(), l.bits_per_weight(), packed->name().c_str());
 
   // Run time: GEMV calls on the packed layer, fp32 activations and (where the kernel has it) int8 activations.
   std::vector<float> x(l.cols), y(l.rows), y8(l.rows);
@@ -146,7 +93,7 @@ int main(int argc, char** argv) {
   const int calls = 20;
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < calls; ++i)
-    if (auto r = gemv(*packed, x, y); !r) return fail_with(r.error());
+    if (auto r = kernel::gemv(*packed, x, y); !r) return fail_with(r.error());
   const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / calls;
   t0 = std::chrono::steady_clock::now();
   bool has_i8 = false;

@@ -177,6 +177,28 @@ def mode_demo():
     code, _, _ = run("demo", "-o", out_dir, "--seed", "7")
     check(code == 0 and open(path, "rb").read() != first, "another seed changes the weights")
     check(sorted(os.listdir(out_dir)) == ["demo.safetensors"], f"no temporary files left: {os.listdir(out_dir)}")
+    # Compressed, the file's layers each show the kernel kernel::pack picks (text and JSON).
+    packed = os.path.join(SCRATCH, "demo.mvq.safetensors")
+    for args, kernel in [(("--method", "kmeans", "--k", "16", "--d", "4"), "vq_nibble_d4_u8"),
+                         (("--method", "kmeans", "--k", "256", "--d", "8"), "vq_byte_d8"),
+                         (("--method", "mvq", "--k", "256", "--d", "8", "--nm", "2:4"), "mvq_d8_2_4"),
+                         (("--method", "kmeans", "--k", "64", "--d", "2"), "vq_nibble_d2_u8")]:
+        code, _, err = run("compress", path, "-o", packed, "--min-size", "1", *args)
+        check(code == 0, f"compress {args}: exit 0 ({err!r})")
+        j = inspect_json(packed)
+        check(list(j.keys()) == ["file", "metadata", "tensors", "layers"], f"mvq file keys: {list(j.keys())}")
+        layers = j.get("layers", [])
+        check(len(layers) > 0, f"compress {args}: compressed layers listed")
+        for layer in layers:
+            check(list(layer.keys()) == ["name", "rows", "cols", "k", "d", "nm", "order", "bits_per_weight", "kernel"],
+                  f"layer keys: {list(layer.keys())}")
+            want = "vq_generic" if layer["k"] > 256 or (layer["d"] == 2 and layer["k"] > 16) else kernel
+            check(layer["kernel"] == want, f"compress {args}: layer {layer['name']} (K = {layer['k']}) uses {want}: {layer}")
+        code, out, err = run("inspect", packed)
+        check(code == 0 and "kernel::pack picks" in out, f"inspect table lists the kernels: {out[-400:]!r}")
+        for layer in layers:
+            line = next((l for l in out.splitlines() if l.split()[:1] == [layer["name"]] and "x" in l.split()), "")
+            check(line.split()[-1:] == [layer["kernel"]], f"table line of {layer['name']} ends with its kernel: {line!r}")
     # A folder that cannot be created is a clean failure.
     blocker = write("not_a_folder", b"x")
     code, _, err = run("demo", "-o", os.path.join(blocker, "sub"))

@@ -26,12 +26,6 @@ struct dense_i8 {
   using traits = kernel_traits<kernel_config{}>;  ///< no codebook, no pattern
 };
 
-/// Creates the packed form of `src` for kernel policy `K` (done once, at load time).
-template <class K, class Src>
-[[nodiscard]] auto pack_for(Src const& src) -> decltype(packed<K>::from(src)) {
-  return packed<K>::from(src);
-}
-
 namespace detail {
 /// Row-blocked GEMM driver over dense rows: `dot<R>(row pointers, x row, out)` computes R dot products.
 template <std::size_t Block, class T, class Acc, class E, class Dot>
@@ -62,7 +56,7 @@ void dense_rows_gemm(const T* w, std::size_t rows, std::size_t cols, matrix_view
 
 /// Dense fp32 weights, rows × cols, 64-byte aligned.
 template <>
-struct packed<dense_f32> {
+struct packed<dense_f32> : detail::packed_base {
   static constexpr bool supports_f32 = true;   ///< fp32 activations
   static constexpr bool supports_i8 = false;   ///< no int8 path (use dense_i8)
   /// Name used in messages and benchmark labels.
@@ -89,12 +83,18 @@ public:
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     if (auto r = validate(c.layout); !r) return tl::unexpected(r.error());
     auto d = decompress(c);
-    return from(matrix_view<const float>(d.data(), c.layout.rows, c.layout.cols));
+    auto p = from(matrix_view<const float>(d.data(), c.layout.rows, c.layout.cols));
+    if (p) p->order_ = c.layout.order;
+    return p;
   }
+
+  /// No scratch: the dot products read the packed rows directly.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
 
   /// Runs Y = X Wᵀ; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace) const {
     detail::dense_rows_gemm<4>(w_.data(), rows_, cols_, x, y, ex, [&](auto R, const float* const* w, const float* xr, float* out) {
       detail::dot_rows_f32<decltype(R)::value, A>(w, xr, cols_, out);
     });
@@ -103,7 +103,7 @@ public:
 
 /// Dense int8 weights (symmetric, one scale), rows × cols.
 template <>
-struct packed<dense_i8> {
+struct packed<dense_i8> : detail::packed_base {
   static constexpr bool supports_f32 = false;  ///< int8 activations only
   static constexpr bool supports_i8 = true;    ///< int8 activations, int32 accumulators
   /// Name used in messages and benchmark labels.
@@ -141,12 +141,18 @@ public:
   /// int8-decodes a compressed matrix (`decode_i8`).
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     if (auto r = validate(c.layout); !r) return tl::unexpected(r.error());
-    return from(decode_i8(c));
+    auto p = from(decode_i8(c));
+    if (p) p->order_ = c.layout.order;
+    return p;
   }
+
+  /// No scratch: the dot products read the packed rows directly.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
 
   /// Runs ACC = X Wᵀ in int32; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace) const {
     detail::dense_rows_gemm<8>(w_.data(), rows_, cols_, x, acc, ex,
                                [&](auto R, const std::int8_t* const* w, const std::int8_t* xr, std::int32_t* out) {
                                  detail::dot_rows_i8<decltype(R)::value, A>(w, xr, cols_, out, A{});

@@ -38,6 +38,25 @@ struct activations_i8 {
   }
 };
 
+/// Quantizes each row of `x` with its own symmetric scale into caller memory (`q`: x's shape, `scale`: one per
+/// row); never allocates. Non-finite inputs are an error naming the row.
+[[nodiscard]] inline result<void> quantize_activations(matrix_view<const float> x, matrix_view<std::int8_t> q,
+                                                       std::span<float> scale) {
+  if (q.rows() != x.rows() || q.cols() != x.cols() || scale.size() != x.rows()) [[unlikely]]
+    return fail(errc::shape_mismatch, "quantize_activations: the outputs do not have the input's shape");
+  for (std::size_t b = 0; b < x.rows(); ++b) {
+    auto row = x.row(b);
+    for (float v : row)
+      if (!std::isfinite(v)) [[unlikely]]
+        return fail(errc::invalid_argument,
+                    "quantize_activations: row " + std::to_string(b) + " holds a non-finite value");
+    const float s = symmetric_scale(row);
+    scale[b] = s;
+    for (std::size_t c = 0; c < row.size(); ++c) q(b, c) = quantize_i8(row[c], s);
+  }
+  return {};
+}
+
 /// Quantizes each row of `x` with its own symmetric scale. Non-finite inputs are an error naming the row.
 [[nodiscard]] inline result<activations_i8> quantize_activations(matrix_view<const float> x) {
   activations_i8 out;

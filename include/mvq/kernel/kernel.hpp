@@ -2,6 +2,7 @@
 /// @file
 /// Aggregate header of the kernel area (runtime dispatch is opt-in: include "mvq/kernel/dispatch.hpp").
 
+#include "mvq/kernel/any_layer.hpp"
 #include "mvq/kernel/arch.hpp"
 #include "mvq/kernel/conv.hpp"
 #include "mvq/kernel/dense.hpp"

@@ -148,7 +148,7 @@ inline float mvq16_row_f32(const std::uint8_t* idx, const std::uint8_t* bm, cons
 
 /// Packed MVQ weights.
 template <std::uint8_t D, nm_pattern P>
-struct packed<mvq_byte<D, P>> {
+struct packed<mvq_byte<D, P>> : detail::packed_base {
   using traits = typename mvq_byte<D, P>::traits;  ///< configuration and derived numbers
   static_assert(require_valid<simd_int8<traits>>);
   static constexpr bool supports_f32 = true;  ///< fp32 codebook × fp32 activations, kept weights only
@@ -180,6 +180,7 @@ public:
     if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
     if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = l.order;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
     p.subvecs_ = l.subvectors_per_row();
@@ -204,16 +205,20 @@ public:
     return p;
   }
 
+  /// No scratch: indices and bitmaps are read in place.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
+
   /// Y = X Ŵᵀ on the fp32 codebook, kept weights only; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r)
         for (std::size_t b = 0; b < x.rows(); ++b) {
           const float* xr = x.row(b).data();
 #if XSIMD_WITH_AVX2
           if constexpr (has_avx2<A> && D == 16 && P.m <= 8 && 2 * P.n <= P.m) {
-            y(b, r) = detail::mvq16_row_f32<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * 2,
+            y(b, r) = detail::mvq16_row_f32<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * bm_bytes,
                                                cb_f32_.data(), xr, subvecs_);
             continue;
           }
@@ -235,13 +240,13 @@ public:
 
   /// int32 accumulators on the int8 codebook, kept weights only; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r)
         for (std::size_t b = 0; b < x.rows(); ++b) {
           const std::int8_t* xr = x.row(b).data();
           if constexpr (D == 16 && P.m <= 8 && 2 * P.n <= P.m) {
-            acc(b, r) = detail::mvq16_row_i8<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * 2,
+            acc(b, r) = detail::mvq16_row_i8<A>(idx_.data() + r * subvecs_, bm_.data() + r * subvecs_ * bm_bytes,
                                                 cb_i8_.data(), xr, subvecs_, A{});
           } else {
             std::int32_t s = 0;

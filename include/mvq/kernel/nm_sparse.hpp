@@ -73,7 +73,7 @@ inline void sparse24_rows_f32(const float* const* v, const std::uint8_t* const* 
 
 /// Packed N:M-sparse weights.
 template <nm_pattern P>
-struct packed<nm_sparse<P>> {
+struct packed<nm_sparse<P>> : detail::packed_base {
   static constexpr bool supports_f32 = true;   ///< fp32 values × fp32 activations
   static constexpr bool supports_i8 = true;    ///< int8 values × int8 activations
   static constexpr unsigned ob = nm_sparse<P>::offset_bits;  ///< bits per slot offset
@@ -113,12 +113,18 @@ public:
       return fail(errc::unsupported, name() + ": the compressed matrix has pattern " + to_string(c.layout.nm));
     auto d = decompress(c);
     matrix_view<const float> w(d.data(), c.layout.rows, c.layout.cols);
-    return build(w, [&](std::size_t r, std::size_t g) { return c.group_bitmap(r, g); });
+    auto p = build(w, [&](std::size_t r, std::size_t g) { return c.group_bitmap(r, g); });
+    if (p) p->order_ = c.layout.order;
+    return p;
   }
+
+  /// No scratch: values and offsets are read in place.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t) const noexcept { return 0; }
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t) const noexcept { return 0; }
 
   /// Y = X Ŵᵀ; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       std::size_t r = r0;
 #if XSIMD_WITH_AVX2
@@ -154,7 +160,7 @@ public:
   }
   /// int32 accumulators on the int8 values; trusts its arguments (see `can_run`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace) const {
     detail::for_row_blocks(ex, rows_, 4, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t r = r0; r < r1; ++r) {
         const std::int8_t* v = v8_.data() + r * slots_;

@@ -45,18 +45,19 @@ inline constexpr std::size_t vq_decode_batch = 4;
 template <std::uint8_t D, class A>
 inline void vq_byte_block_i8(const std::uint8_t* idx, const std::int8_t* cb, const std::int8_t* x, std::size_t subvecs,
                              std::int32_t* out, requires_arch<xsimd::generic>) noexcept {
-  std::int32_t acc[8] = {};
+  constexpr std::size_t B = vq_byte<D>::traits::interleave_rows;  // rows whose indices are interleaved
+  std::int32_t acc[B] = {};
   for (std::size_t s = 0; s < subvecs; ++s) {
-    const std::uint8_t* ix = idx + s * 8;
+    const std::uint8_t* ix = idx + s * B;
     const std::int8_t* xs = x + s * D;
-    for (std::size_t r = 0; r < 8; ++r) {
+    for (std::size_t r = 0; r < B; ++r) {
       const std::int8_t* w = cb + std::size_t{ix[r]} * D;
       std::int32_t t = 0;
       for (std::size_t j = 0; j < D; ++j) t += std::int32_t{w[j]} * std::int32_t{xs[j]};
       acc[r] += t;
     }
   }
-  std::copy(acc, acc + 8, out);
+  std::copy(acc, acc + B, out);
 }
 
 #if XSIMD_WITH_AVX2
@@ -76,27 +77,29 @@ inline std::int32_t load_i32(const void* p) noexcept {
 template <std::uint8_t D, class A>
 inline void vq_byte_block_i8(const std::uint8_t* idx, const std::int8_t* cb, const std::int8_t* x, std::size_t subvecs,
                              std::int32_t* out, requires_arch<xsimd::avx2>) noexcept {
+  constexpr std::size_t B = vq_byte<D>::traits::interleave_rows;
+  static_assert(B == 8, "vq_byte AVX2: the codewords of 8 rows fill one (d = 4), two (d = 8) or four (d = 16) registers");
   if constexpr (D == 4) {
     __m256i acc = _mm256_setzero_si256();
     for (std::size_t s = 0; s < subvecs; ++s) {
-      const std::uint8_t* ix = idx + s * 8;
-      const __m256i xv = _mm256_set1_epi32(load_i32(x + s * 4));
-      const __m256i w = _mm256_setr_epi32(load_i32(cb + ix[0] * 4), load_i32(cb + ix[1] * 4), load_i32(cb + ix[2] * 4),
-                                          load_i32(cb + ix[3] * 4), load_i32(cb + ix[4] * 4), load_i32(cb + ix[5] * 4),
-                                          load_i32(cb + ix[6] * 4), load_i32(cb + ix[7] * 4));
+      const std::uint8_t* ix = idx + s * B;
+      const __m256i xv = _mm256_set1_epi32(load_i32(x + s * D));
+      const __m256i w = _mm256_setr_epi32(load_i32(cb + D * ix[0]), load_i32(cb + D * ix[1]), load_i32(cb + D * ix[2]),
+                                          load_i32(cb + D * ix[3]), load_i32(cb + D * ix[4]), load_i32(cb + D * ix[5]),
+                                          load_i32(cb + D * ix[6]), load_i32(cb + D * ix[7]));
       acc = _mm256_add_epi32(acc, dot_epi8<A>(w, _mm256_abs_epi8(xv), xv));
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), acc);  // lane r = row r
   } else if constexpr (D == 8) {
     __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
     for (std::size_t s = 0; s < subvecs; ++s) {
-      const std::uint8_t* ix = idx + s * 8;
-      const __m256i xv = _mm256_set1_epi64x(load_i64(x + s * 8));
+      const std::uint8_t* ix = idx + s * B;
+      const __m256i xv = _mm256_set1_epi64x(load_i64(x + s * D));
       const __m256i xa = _mm256_abs_epi8(xv);
-      const __m256i w0 = _mm256_setr_epi64x(load_i64(cb + ix[0] * 8), load_i64(cb + ix[1] * 8),
-                                            load_i64(cb + ix[2] * 8), load_i64(cb + ix[3] * 8));
-      const __m256i w1 = _mm256_setr_epi64x(load_i64(cb + ix[4] * 8), load_i64(cb + ix[5] * 8),
-                                            load_i64(cb + ix[6] * 8), load_i64(cb + ix[7] * 8));
+      const __m256i w0 = _mm256_setr_epi64x(load_i64(cb + D * ix[0]), load_i64(cb + D * ix[1]),
+                                            load_i64(cb + D * ix[2]), load_i64(cb + D * ix[3]));
+      const __m256i w1 = _mm256_setr_epi64x(load_i64(cb + D * ix[4]), load_i64(cb + D * ix[5]),
+                                            load_i64(cb + D * ix[6]), load_i64(cb + D * ix[7]));
       a0 = _mm256_add_epi32(a0, dot_epi8<A>(w0, xa, xv));
       a1 = _mm256_add_epi32(a1, dot_epi8<A>(w1, xa, xv));
     }
@@ -106,12 +109,12 @@ inline void vq_byte_block_i8(const std::uint8_t* idx, const std::int8_t* cb, con
   } else {
     __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (std::size_t s = 0; s < subvecs; ++s) {
-      const std::uint8_t* ix = idx + s * 8;
-      const __m256i xv = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + s * 16)));
+      const std::uint8_t* ix = idx + s * B;
+      const __m256i xv = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + s * D)));
       const __m256i xa = _mm256_abs_epi8(xv);
       for (int j = 0; j < 4; ++j) {
-        const __m256i w = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(cb + ix[2 * j + 1] * 16),
-                                              reinterpret_cast<const __m128i*>(cb + ix[2 * j] * 16));
+        const __m256i w = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(cb + D * ix[2 * j + 1]),
+                                              reinterpret_cast<const __m128i*>(cb + D * ix[2 * j]));
         a[j] = _mm256_add_epi32(a[j], dot_epi8<A>(w, xa, xv));
       }
     }
@@ -139,23 +142,24 @@ inline void vq_byte_block_f32(const std::uint8_t* idx, const float* cb, const fl
                               float* out) noexcept {
   using batch = xsimd::batch<float, vq_float_arch<A, D>>;
   constexpr std::size_t W = batch::size;
-  batch acc[8];
+  constexpr std::size_t B = vq_byte<D>::traits::interleave_rows;
+  batch acc[B];
   for (auto& a : acc) a = batch(0.0f);
   for (std::size_t s = 0; s < subvecs; ++s) {
-    const std::uint8_t* ix = idx + s * 8;
+    const std::uint8_t* ix = idx + s * B;
     for (std::size_t j = 0; j < D; j += W) {
       const batch xv = batch::load_unaligned(x + s * D + j);
-      for (std::size_t r = 0; r < 8; ++r)
+      for (std::size_t r = 0; r < B; ++r)
         acc[r] = xsimd::fma(batch::load_unaligned(cb + std::size_t{ix[r]} * D + j), xv, acc[r]);
     }
   }
-  for (std::size_t r = 0; r < 8; ++r) out[r] = xsimd::hadd(acc[r]);
+  for (std::size_t r = 0; r < B; ++r) out[r] = xsimd::hadd(acc[r]);
 }
 }  // namespace detail
 
 /// Packed VQ weights for `vq_byte<D>`.
 template <std::uint8_t D>
-struct packed<vq_byte<D>> {
+struct packed<vq_byte<D>> : detail::packed_base {
   static constexpr bool supports_f32 = true;  ///< fp32 decode + FMA
   static constexpr bool supports_i8 = true;   ///< decode-to-int8, bit-exact
   using traits = typename vq_byte<D>::traits;                 ///< configuration and derived numbers
@@ -186,6 +190,7 @@ public:
     if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
     if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = l.order;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
     p.k_ = l.k();
@@ -204,18 +209,40 @@ public:
     return p;
   }
 
-  /// int32 accumulators of X Ŵᵀ on the int8 codebook; trusts its arguments (see `can_run`).
+  /// Scratch of the fp32 path: with a batch of `detail::vq_decode_batch` rows or more, one decoded row block
+  /// (block × cols floats) per task.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t batch, std::size_t concurrency) const noexcept {
+    return batch >= detail::vq_decode_batch
+               ? detail::row_tasks(rows_, block, concurrency) * workspace::bytes_for<float>(block * cols_)
+               : 0;
+  }
+  /// Scratch of the int8 path: the same, in int8.
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t batch, std::size_t concurrency) const noexcept {
+    return batch >= detail::vq_decode_batch
+               ? detail::row_tasks(rows_, block, concurrency) * workspace::bytes_for<std::int8_t>(block * cols_)
+               : 0;
+  }
+
+  /// int32 accumulators of X Ŵᵀ on the int8 codebook; trusts its arguments (see `can_run`), scratch from `ws`
+  /// (`workspace_bytes_i8`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace ws) const {
     const std::size_t subvecs = cols_ / D;
-    detail::for_row_blocks(ex, rows_, block, [&](std::size_t r0, std::size_t r1) {
-      std::vector<std::int8_t> dec(x.rows() >= detail::vq_decode_batch ? block * cols_ : 0);
+    const bool decode = x.rows() >= detail::vq_decode_batch;
+    const std::size_t slot = workspace::bytes_for<std::int8_t>(block * cols_);
+    detail::for_row_tasks(ex, rows_, block, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+      std::span<std::int8_t> dec;
+      if (decode) {
+        workspace mine = ws;
+        (void)mine.take<std::byte>(t * slot);
+        dec = mine.take<std::int8_t>(block * cols_);
+      }
       for (std::size_t r = r0; r < r1; r += block) {
         const std::uint8_t* ib = idx_.data() + (r / block) * subvecs * block;
         const std::size_t n = std::min(block, r1 - r);
         if (dec.empty()) {
           for (std::size_t b = 0; b < x.rows(); ++b) {
-            std::int32_t out[8];
+            std::int32_t out[block];
             detail::vq_byte_block_i8<D, A>(ib, cb_i8_.data(), x.row(b).data(), subvecs, out, A{});
             for (std::size_t i = 0; i < n; ++i) acc(b, r + i) = out[i];
           }
@@ -247,18 +274,26 @@ public:
     });
   }
 
-  /// Y = X Ŵᵀ with the fp32 codebook; trusts its arguments (see `can_run`).
+  /// Y = X Ŵᵀ with the fp32 codebook; trusts its arguments (see `can_run`), scratch from `ws`
+  /// (`workspace_bytes`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace ws) const {
     const std::size_t subvecs = cols_ / D;
-    detail::for_row_blocks(ex, rows_, block, [&](std::size_t r0, std::size_t r1) {
-      std::vector<float> dec(x.rows() >= detail::vq_decode_batch ? block * cols_ : 0);
+    const bool decode = x.rows() >= detail::vq_decode_batch;
+    const std::size_t slot = workspace::bytes_for<float>(block * cols_);
+    detail::for_row_tasks(ex, rows_, block, [&](std::size_t t, std::size_t r0, std::size_t r1) {
+      std::span<float> dec;
+      if (decode) {
+        workspace mine = ws;
+        (void)mine.take<std::byte>(t * slot);
+        dec = mine.take<float>(block * cols_);
+      }
       for (std::size_t r = r0; r < r1; r += block) {
         const std::uint8_t* ib = idx_.data() + (r / block) * subvecs * block;
         const std::size_t n = std::min(block, r1 - r);
         if (dec.empty()) {
           for (std::size_t b = 0; b < x.rows(); ++b) {
-            float out[8];
+            float out[block];
             detail::vq_byte_block_f32<D, A>(ib, cb_f32_.data(), x.row(b).data(), subvecs, out);
             for (std::size_t i = 0; i < n; ++i) y(b, r + i) = out[i];
           }
@@ -267,11 +302,11 @@ public:
             for (std::size_t s = 0; s < subvecs; ++s)
               std::memcpy(dec.data() + i * cols_ + s * D, cb_f32_.data() + std::size_t{ib[s * block + i]} * D,
                           D * sizeof(float));
-          const float* rp[8];
-          for (std::size_t i = 0; i < 8; ++i) rp[i] = dec.data() + i * cols_;
+          const float* rp[block];
+          for (std::size_t i = 0; i < block; ++i) rp[i] = dec.data() + i * cols_;
           for (std::size_t b = 0; b < x.rows(); ++b) {
-            float out[8];
-            detail::dot_rows_f32<8, A>(rp, x.row(b).data(), cols_, out);
+            float out[block];
+            detail::dot_rows_f32<block, A>(rp, x.row(b).data(), cols_, out);
             for (std::size_t i = 0; i < n; ++i) y(b, r + i) = out[i];
           }
         }

@@ -28,27 +28,36 @@ struct vq_generic {
   [[nodiscard]] static bool accepts(compressed_layout const& l) { return validate(l).has_value(); }
 };
 
-/// Packed form of `vq_generic`: an owning copy of the compressed matrix plus its int8 codebook.
+/// Packed form of `vq_generic`: the compressed matrix as stored (the format's bit-packed indices and masks are
+/// decoded on the fly, so nothing is repacked), either an owning copy or, with `pack_options::borrow`, the
+/// caller's view itself (e.g. into a memory-mapped `.mvq.safetensors` file: no copy), plus its int8 codebook.
 template <>
-struct packed<vq_generic> {
+struct packed<vq_generic> : detail::packed_base {
   static constexpr bool supports_f32 = true;  ///< fp32 codebook
   static constexpr bool supports_i8 = true;   ///< int8 codebook (`weight_codebook_i8`)
   /// Name used in messages and benchmark labels.
   [[nodiscard]] static std::string name() { return "vq_generic"; }
 
 private:
-  compressed_matrix m_;
+  compressed_matrix m_;          ///< the owning copy (empty when borrowed)
+  compressed_matrix_view b_;     ///< the borrowed view
+  bool borrowed_ = false;
   codebook_i8 cb_;
 
+  [[nodiscard]] compressed_matrix_view view() const noexcept { return borrowed_ ? b_ : m_.view(); }
+
 public:
-  [[nodiscard]] std::size_t rows() const noexcept { return m_.layout.rows; }   ///< output channels
-  [[nodiscard]] std::size_t cols() const noexcept { return m_.layout.cols; }   ///< reduction length
-  [[nodiscard]] float weight_scale() const noexcept { return cb_.scale; }      ///< int8 codebook scale
+  [[nodiscard]] std::size_t rows() const noexcept { return view().layout.rows; }  ///< output channels
+  [[nodiscard]] std::size_t cols() const noexcept { return view().layout.cols; }  ///< reduction length
+  [[nodiscard]] float weight_scale() const noexcept { return cb_.scale; }         ///< int8 codebook scale
+  /// True when the packed matrix points into the caller's arrays (`borrow`).
+  [[nodiscard]] bool borrowed() const noexcept { return borrowed_; }
 
   /// Copies and validates a compressed matrix (indices, masks and the int8 codebook are checked).
   [[nodiscard]] static result<packed> from(compressed_matrix_view const& c) {
     if (auto r = validate(c); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = c.layout.order;
     p.m_.layout = c.layout;
     p.m_.codebook.assign(c.codebook.begin(), c.codebook.end());
     p.m_.codebook_i8.assign(c.codebook_i8.begin(), c.codebook_i8.end());
@@ -58,21 +67,43 @@ public:
     p.cb_ = weight_codebook_i8(c);
     return p;
   }
+  /// Validates `c` and keeps pointing into its arrays (no copy; the caller keeps them alive as long as the packed
+  /// matrix, e.g. the `io::mvq_file` they were mapped from). Only the int8 codebook (K·d bytes) is made.
+  [[nodiscard]] static result<packed> borrow(compressed_matrix_view const& c) {
+    if (auto r = validate(c); !r) return tl::unexpected(r.error());
+    packed p;
+    p.order_ = c.layout.order;
+    p.m_.layout = c.layout;
+    p.b_ = c;
+    p.borrowed_ = true;
+    p.cb_ = weight_codebook_i8(c);
+    return p;
+  }
 
-  /// Y = X Ŵᵀ; trusts its arguments (see `can_run`).
+  /// Scratch of the fp32 path: one decoded row (cols floats) per task.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t, std::size_t concurrency) const noexcept {
+    return detail::row_tasks(rows(), task_rows, concurrency) * workspace::bytes_for<float>(cols());
+  }
+  /// Scratch of the int8 path: one decoded row (cols int8) per task.
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t, std::size_t concurrency) const noexcept {
+    return detail::row_tasks(rows(), task_rows, concurrency) * workspace::bytes_for<std::int8_t>(cols());
+  }
+
+  /// Y = X Ŵᵀ; trusts its arguments (see `can_run`), scratch from `ws` (`workspace_bytes`).
   template <class A, class E>
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
-    run<A, float>(ex, [&](std::size_t r, const float* w) {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace ws) const {
+    run<A, float>(ex, ws, [&](std::size_t r, const float* w) {
       for (std::size_t b = 0; b < x.rows(); ++b) {
         const float* rp[1] = {w};
         detail::dot_rows_f32<1, A>(rp, x.row(b).data(), cols(), &y(b, r));
       }
     });
   }
-  /// int32 accumulators on the int8 codebook; trusts its arguments (see `can_run`).
+  /// int32 accumulators on the int8 codebook; trusts its arguments (see `can_run`), scratch from `ws`
+  /// (`workspace_bytes_i8`).
   template <class A, class E>
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
-    run<A, std::int8_t>(ex, [&](std::size_t r, const std::int8_t* w) {
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace ws) const {
+    run<A, std::int8_t>(ex, ws, [&](std::size_t r, const std::int8_t* w) {
       for (std::size_t b = 0; b < x.rows(); ++b) {
         const std::int8_t* rp[1] = {w};
         detail::dot_rows_i8<1, A>(rp, x.row(b).data(), cols(), &acc(b, r), A{});
@@ -81,18 +112,23 @@ public:
   }
 
 private:
+  static constexpr std::size_t task_rows = 8;  ///< rows per task block
+
   template <class A, class T, class E, class F>
-  void run(E& ex, F&& use) const {
-    const auto v = m_.view();
-    auto const& l = m_.layout;
-    detail::for_row_blocks(ex, l.rows, 8, [&](std::size_t r0, std::size_t r1) {
-      std::vector<T> row(l.cols);
+  void run(E& ex, workspace ws, F&& use) const {
+    const auto v = view();
+    auto const& l = v.layout;
+    const std::size_t slot = workspace::bytes_for<T>(l.cols);
+    detail::for_row_tasks(ex, l.rows, task_rows, [&](std::size_t task, std::size_t r0, std::size_t r1) {
+      workspace mine = ws;
+      (void)mine.take<std::byte>(task * slot);
+      T* row = mine.take<T>(l.cols).data();
       for (std::size_t r = r0; r < r1; ++r) {
         for (std::size_t s = 0; s < l.subvectors_per_row(); ++s) {
           const std::size_t j = v.index(r, s);
           for (std::size_t t = 0; t < l.d(); ++t) {
             if constexpr (std::is_same_v<T, float>)
-              row[s * l.d() + t] = m_.codebook[j * l.d() + t];
+              row[s * l.d() + t] = v.codebook[j * l.d() + t];
             else
               row[s * l.d() + t] = cb_.values[j * l.d() + t];
           }
@@ -102,7 +138,7 @@ private:
           for (std::size_t t = 0; t < l.nm.m; ++t)
             if (!((bm >> t) & 1u)) row[g * l.nm.m + t] = T{};
         }
-        use(r, row.data());
+        use(r, row);
       }
     });
   }

@@ -57,51 +57,58 @@ struct vq_nibble {
 };
 
 namespace detail {
+/// The nibble layout's numbers, read from the policy's traits (the same for every d and variant).
+using nibble_traits = vq_nibble<2, lut_variant::u8>::traits;
+inline constexpr std::size_t nibble_rows = nibble_traits::interleave_rows;  ///< rows of a code block
+inline constexpr std::size_t nibble_half = nibble_rows / 2;                 ///< byte i holds rows i and i + half
+inline constexpr std::size_t nibble_entries = nibble_traits::max_k;         ///< table entries per sub-vector
+inline constexpr std::size_t nibble_pair = 2 * nibble_entries;              ///< bytes of a table plane per pair
+static_assert(nibble_pair == nibble_rows && nibble_half == nibble_entries,
+              "vq_nibble: a pair's codes and a pair's table plane each fill one 256-bit register");
+
 /// Lookup steps between two uint16 → int32 flushes: 256 · 255 fits uint16, 256 · 127 fits int16.
 inline constexpr std::size_t lut_flush_steps = 256;
-#ifndef MVQ_LUT_PREFETCH_BYTES
-/// How far ahead (bytes) the nibble-code stream is prefetched; tuned on the benchmark machine (AMD EPYC, DDR).
-#  define MVQ_LUT_PREFETCH_BYTES 2048
-#endif
-/// Prefetch distance of the code stream.
-inline constexpr std::size_t lut_prefetch_bytes = MVQ_LUT_PREFETCH_BYTES;
+/// How far ahead (bytes) the nibble-code stream is prefetched by default; tuned on the benchmark machine (AMD
+/// EPYC, DDR). A constant, not a macro: every translation unit sees the same value, and a caller that wants
+/// another distance instantiates `lut_blocks` with its own `Prefetch` argument.
+inline constexpr std::size_t lut_prefetch_bytes = 2048;
 
 /// Σ_p Σ_pairs plane_p[code] · 256^p for the 32 rows of one block, generic form. `codes`: pairs × 32 bytes;
 /// `tab`: pairs × P × 32 bytes (last plane signed when `Signed`).
 template <std::size_t P, bool Signed, class A>
 inline void lut_block(const std::uint8_t* codes, const std::uint8_t* tab, std::size_t pairs, std::int32_t* out,
                       requires_arch<xsimd::generic>) noexcept {
-  std::int32_t acc[32] = {};
+  std::int32_t acc[nibble_rows] = {};
   for (std::size_t q = 0; q < pairs; ++q) {
-    const std::uint8_t* c = codes + q * 32;
-    const std::uint8_t* t = tab + q * P * 32;
+    const std::uint8_t* c = codes + q * nibble_pair;
+    const std::uint8_t* t = tab + q * P * nibble_pair;
     for (std::size_t h = 0; h < 2; ++h)      // sub-vector s (h = 0) or s + 1 (h = 1)
-      for (std::size_t i = 0; i < 16; ++i) {  // rows i and i + 16
-        const unsigned lo = c[h * 16 + i] & 15u, hi = c[h * 16 + i] >> 4;
+      for (std::size_t i = 0; i < nibble_half; ++i) {  // rows i and i + half
+        const unsigned lo = c[h * nibble_half + i] & 15u, hi = c[h * nibble_half + i] >> 4;
         for (std::size_t p = 0; p < P; ++p) {
-          const std::uint8_t* tp = t + p * 32 + h * 16;
+          const std::uint8_t* tp = t + p * nibble_pair + h * nibble_entries;
           const bool sgn = Signed && p == P - 1;
           const std::int32_t vlo = sgn ? std::int32_t{static_cast<std::int8_t>(tp[lo])} : std::int32_t{tp[lo]};
           const std::int32_t vhi = sgn ? std::int32_t{static_cast<std::int8_t>(tp[hi])} : std::int32_t{tp[hi]};
           acc[i] += vlo * (1 << (8 * p));
-          acc[i + 16] += vhi * (1 << (8 * p));
+          acc[i + nibble_half] += vhi * (1 << (8 * p));
         }
       }
   }
-  std::copy(acc, acc + 32, out);
+  std::copy(acc, acc + nibble_rows, out);
 }
 
 /// NB blocks `stride` bytes apart at once (generic form: one after the other).
 template <std::size_t P, bool Signed, std::size_t NB, class A>
 inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std::uint8_t* tab, std::size_t pairs,
                        std::int32_t* out, requires_arch<xsimd::generic>) noexcept {
-  for (std::size_t k = 0; k < NB; ++k) lut_block<P, Signed, A>(codes + k * stride, tab, pairs, out + 32 * k, A{});
+  for (std::size_t k = 0; k < NB; ++k) lut_block<P, Signed, A>(codes + k * stride, tab, pairs, out + nibble_rows * k, A{});
 }
 
 #if XSIMD_WITH_AVX2
 /// AVX2 form: NB blocks (NB independent code streams) share each table load; two `vpshufb` per pair, plane and
 /// block; uint16/int16 accumulators split into even and odd bytes.
-template <std::size_t P, bool Signed, std::size_t NB, class A>
+template <std::size_t P, bool Signed, std::size_t NB, class A, std::size_t Prefetch = lut_prefetch_bytes>
 inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std::uint8_t* tab, std::size_t pairs,
                        std::int32_t* out, requires_arch<xsimd::avx2>) noexcept {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -118,15 +125,15 @@ inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std:
     for (std::size_t q = q0; q < q1; ++q) {
       __m256i lo[NB], hi[NB];
       for (std::size_t k = 0; k < NB; ++k) {
-        const std::uint8_t* c = codes + k * stride + q * 32;
+        const std::uint8_t* c = codes + k * stride + q * nibble_pair;
         // software prefetch of the code streams, one 64-byte line every other pair
-        if (q % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(c + lut_prefetch_bytes), _MM_HINT_T0);
+        if (q % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(c + Prefetch), _MM_HINT_T0);
         const __m256i cv = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
         lo[k] = _mm256_and_si256(cv, low4);
         hi[k] = _mm256_and_si256(_mm256_srli_epi16(cv, 4), low4);
       }
       for (std::size_t p = 0; p < P; ++p) {
-        const __m256i t = _mm256_load_si256(reinterpret_cast<const __m256i*>(tab + (q * P + p) * 32));
+        const __m256i t = _mm256_load_si256(reinterpret_cast<const __m256i*>(tab + (q * P + p) * nibble_pair));
         for (std::size_t k = 0; k < NB; ++k) {
           const __m256i vlo = _mm256_shuffle_epi8(t, lo[k]);
           const __m256i vhi = _mm256_shuffle_epi8(t, hi[k]);
@@ -170,10 +177,10 @@ inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std:
     alignas(32) std::int32_t t[4][8];
     for (int j = 0; j < 4; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(t[j]), a32[k][j]);
     for (int i = 0; i < 8; ++i) {
-      out[32 * k + 2 * i] = t[0][i];
-      out[32 * k + 2 * i + 1] = t[1][i];
-      out[32 * k + 16 + 2 * i] = t[2][i];
-      out[32 * k + 16 + 2 * i + 1] = t[3][i];
+      out[nibble_rows * k + 2 * i] = t[0][i];
+      out[nibble_rows * k + 2 * i + 1] = t[1][i];
+      out[nibble_rows * k + nibble_half + 2 * i] = t[2][i];
+      out[nibble_rows * k + nibble_half + 2 * i + 1] = t[3][i];
     }
   }
 }
@@ -182,7 +189,7 @@ inline void lut_blocks(const std::uint8_t* codes, std::size_t stride, const std:
 
 /// Packed nibble codes for `vq_nibble<D, V>`.
 template <std::uint8_t D, lut_variant V>
-struct packed<vq_nibble<D, V>> {
+struct packed<vq_nibble<D, V>> : detail::packed_base {
   static constexpr bool supports_f32 = V == lut_variant::u8;     ///< the u8 variant takes fp32 activations
   static constexpr bool supports_i8 = V == lut_variant::exact;   ///< the exact variant takes int8 activations
   using traits = typename vq_nibble<D, V>::traits;               ///< configuration and derived numbers
@@ -216,18 +223,19 @@ public:
     if (auto r = check_fits<traits>(l, name()); !r) return tl::unexpected(r.error());
     if (auto r = check_sizes(c, name()); !r) return tl::unexpected(r.error());
     packed p;
+    p.order_ = l.order;
     p.rows_ = l.rows;
     p.cols_ = l.cols;
     p.k_ = l.k();
     const std::size_t subvecs = l.subvectors_per_row();
     p.pairs_ = (subvecs + 1) / 2;
     const std::size_t blocks = (l.rows + block - 1) / block;
-    p.codes_ = detail::aligned_buffer<std::uint8_t>(blocks * p.pairs_ * 32);
+    p.codes_ = detail::aligned_buffer<std::uint8_t>(blocks * p.pairs_ * detail::nibble_pair);
     for (std::size_t r = 0; r < l.rows; ++r)
       for (std::size_t s = 0; s < subvecs; ++s) {
         const std::size_t i = r % block;
-        std::uint8_t& byte = p.codes_[((r / block) * p.pairs_ + s / 2) * 32 + (s % 2) * 16 + i % 16];
-        byte = static_cast<std::uint8_t>(byte | (c.index(r, s) << (i < 16 ? 0 : 4)));
+        std::uint8_t& byte = p.codes_[((r / block) * p.pairs_ + s / 2) * detail::nibble_pair + (s % 2) * detail::nibble_half + i % detail::nibble_half];
+        byte = static_cast<std::uint8_t>(byte | (c.index(r, s) << (i < detail::nibble_half ? 0 : 4)));
       }
     const codebook_i8 q = weight_codebook_i8(c);
     p.scale_ = q.scale;
@@ -242,39 +250,54 @@ public:
     return p;
   }
 
-  /// Exact variant: int32 accumulators; trusts its arguments (see `can_run`).
+  /// Scratch of the u8 variant's fp32 path: per batch row its quantized tables (pairs × 32 bytes), step and offset,
+  /// plus one row's fp32 tables and biases.
+  [[nodiscard]] std::size_t workspace_bytes(std::size_t batch, std::size_t) const noexcept {
+    if constexpr (V != lut_variant::u8) return 0;
+    return workspace::bytes_for<std::uint8_t>(batch * pairs_ * 2 * traits::max_k) + 2 * workspace::bytes_for<float>(batch) +
+           workspace::bytes_for<float>(2 * pairs_ * traits::max_k) + workspace::bytes_for<float>(2 * pairs_);
+  }
+  /// Scratch of the exact variant's int8 path: per batch row its byte-plane tables (pairs × planes × 32 bytes).
+  [[nodiscard]] std::size_t workspace_bytes_i8(std::size_t batch, std::size_t) const noexcept {
+    if constexpr (V != lut_variant::exact) return 0;
+    return workspace::bytes_for<std::uint8_t>(batch * pairs_ * planes * 2 * traits::max_k);
+  }
+
+  /// Exact variant: int32 accumulators; trusts its arguments (see `can_run`), scratch from `ws`.
   template <class A, class E>
     requires(V == lut_variant::exact)
-  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex) const {
-    const std::size_t per_b = pairs_ * planes * 32;
-    detail::aligned_buffer<std::uint8_t> tab(x.rows() * per_b);
+  void run_i8(matrix_view<const std::int8_t> x, matrix_view<std::int32_t> acc, E& ex, workspace ws) const {
+    const std::size_t per_b = pairs_ * planes * detail::nibble_pair;
+    std::span<std::uint8_t> tab = ws.take<std::uint8_t>(x.rows() * per_b);
     for (std::size_t b = 0; b < x.rows(); ++b) {
       for (std::size_t s = 0; s < 2 * pairs_; ++s)
-        for (std::size_t j = 0; j < 16; ++j) {
+        for (std::size_t j = 0; j < traits::max_k; ++j) {
           std::int32_t t = 0;
           if (s * D < cols_)
             for (std::size_t u = 0; u < D; ++u) t += std::int32_t{cb_i8_[j * D + u]} * std::int32_t{x(b, s * D + u)};
           for (std::size_t pl = 0; pl < planes; ++pl) {
             // planes below the last: bytes of the two's-complement value; the last: the arithmetic remainder
             const std::int32_t v = pl + 1 < planes ? (t >> (8 * pl)) & 0xff : t >> (8 * pl);
-            tab[b * per_b + ((s / 2) * planes + pl) * 32 + (s % 2) * 16 + j] = static_cast<std::uint8_t>(v & 0xff);
+            tab[b * per_b + ((s / 2) * planes + pl) * detail::nibble_pair + (s % 2) * traits::max_k + j] = static_cast<std::uint8_t>(v & 0xff);
           }
         }
     }
     run_blocks<A>(x.rows(), tab.data(), per_b, ex, [&](std::size_t b, std::size_t r, std::int32_t v) { acc(b, r) = v; });
   }
 
-  /// u8 variant: fp32 outputs within S·Δ/2 of the exact product; trusts its arguments (see `can_run`).
+  /// u8 variant: fp32 outputs within S·Δ/2 of the exact product; trusts its arguments (see `can_run`), scratch
+  /// from `ws`.
   template <class A, class E>
     requires(V == lut_variant::u8)
-  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex) const {
+  void run_f32(matrix_view<const float> x, matrix_view<float> y, E& ex, workspace ws) const {
     using batch = xsimd::batch<float, A>;
     constexpr std::size_t W = batch::size;
-    static_assert(16 % W == 0, "vq_nibble: a 16-entry table must be a whole number of float batches");
-    const std::size_t per_b = pairs_ * 32, subvecs = cols_ / D;
-    detail::aligned_buffer<std::uint8_t> tab(x.rows() * per_b);
-    std::vector<float> step(x.rows()), offset(x.rows());
-    detail::aligned_buffer<float> t(2 * pairs_ * 16), lo(2 * pairs_);
+    static_assert(traits::max_k % W == 0, "vq_nibble: a table must be a whole number of float batches");
+    const std::size_t per_b = pairs_ * detail::nibble_pair, subvecs = cols_ / D;
+    std::span<std::uint8_t> tab = ws.take<std::uint8_t>(x.rows() * per_b);
+    std::fill(tab.begin(), tab.end(), std::uint8_t{0});  // the padding sub-vector of an odd count looks up zeros
+    std::span<float> step = ws.take<float>(x.rows()), offset = ws.take<float>(x.rows());
+    std::span<float> t = ws.take<float>(2 * pairs_ * traits::max_k), lo = ws.take<float>(2 * pairs_);
     for (std::size_t b = 0; b < x.rows(); ++b) {
       const float* xr = x.row(b).data();
       float span = 0.0f;
@@ -283,10 +306,10 @@ public:
       // widen the range); bias_s = min_j T_s[j]
       for (std::size_t s = 0; s < subvecs; ++s) {
         batch mn(0.0f), mx(0.0f);
-        for (std::size_t h = 0; h < 16; h += W) {
+        for (std::size_t h = 0; h < traits::max_k; h += W) {
           batch v(0.0f);
-          for (std::size_t u = 0; u < D; ++u) v = xsimd::fma(batch::load_aligned(cbt_.data() + u * 16 + h), batch(xr[s * D + u]), v);
-          v.store_aligned(t.data() + s * 16 + h);
+          for (std::size_t u = 0; u < D; ++u) v = xsimd::fma(batch::load_aligned(cbt_.data() + u * traits::max_k + h), batch(xr[s * D + u]), v);
+          v.store_aligned(t.data() + s * traits::max_k + h);
           mn = h == 0 ? v : xsimd::min(mn, v);
           mx = h == 0 ? v : xsimd::max(mx, v);
         }
@@ -306,10 +329,10 @@ public:
       const batch inv(1.0f / delta), half(0.5f), top(255.0f);
       // q = ⌊(T − bias)·(1/Δ) + ½⌋ ∈ [0, 255]: round to nearest (halves up) of a non-negative value
       for (std::size_t s = 0; s < subvecs; ++s) {
-        std::uint8_t* dst = tab.data() + b * per_b + (s / 2) * 32 + (s % 2) * 16;
+        std::uint8_t* dst = tab.data() + b * per_b + (s / 2) * detail::nibble_pair + (s % 2) * traits::max_k;
         const batch bias(lo[s]);
-        for (std::size_t h = 0; h < 16; h += W) {
-          const batch q = xsimd::min(xsimd::fma(batch::load_aligned(t.data() + s * 16 + h) - bias, inv, half), top);
+        for (std::size_t h = 0; h < traits::max_k; h += W) {
+          const batch q = xsimd::min(xsimd::fma(batch::load_aligned(t.data() + s * traits::max_k + h) - bias, inv, half), top);
           alignas(64) std::int32_t qi[W];
           xsimd::batch_cast<std::int32_t>(q).store_aligned(qi);
           for (std::size_t i = 0; i < W; ++i) dst[h + i] = static_cast<std::uint8_t>(qi[i]);
@@ -332,20 +355,20 @@ private:
       constexpr std::size_t nb = planes == 1 ? 4 : 1;
       std::size_t r = r0;
       for (; r + (nb - 1) * block < r1; r += nb * block) {
-        const std::uint8_t* cb = codes_.data() + (r / block) * pairs_ * 32;
+        const std::uint8_t* cb = codes_.data() + (r / block) * pairs_ * detail::nibble_pair;
         const std::size_t n = std::min(nb * block, r1 - r);
         for (std::size_t b = 0; b < batch; ++b) {
-          std::int32_t acc[32 * nb];
-          detail::lut_blocks<planes, V == lut_variant::exact, nb, A>(cb, pairs_ * 32, tab + b * per_b, pairs_, acc, A{});
+          std::int32_t acc[block * nb];
+          detail::lut_blocks<planes, V == lut_variant::exact, nb, A>(cb, pairs_ * detail::nibble_pair, tab + b * per_b, pairs_, acc, A{});
           for (std::size_t i = 0; i < n; ++i) out(b, r + i, acc[i]);
         }
       }
       for (; r < r1; r += block) {
-        const std::uint8_t* cb = codes_.data() + (r / block) * pairs_ * 32;
+        const std::uint8_t* cb = codes_.data() + (r / block) * pairs_ * detail::nibble_pair;
         const std::size_t n = std::min(block, r1 - r);
         for (std::size_t b = 0; b < batch; ++b) {
-          std::int32_t acc[32];
-          detail::lut_blocks<planes, V == lut_variant::exact, 1, A>(cb, pairs_ * 32, tab + b * per_b, pairs_, acc, A{});
+          std::int32_t acc[block];
+          detail::lut_blocks<planes, V == lut_variant::exact, 1, A>(cb, pairs_ * detail::nibble_pair, tab + b * per_b, pairs_, acc, A{});
           for (std::size_t i = 0; i < n; ++i) out(b, r + i, acc[i]);
         }
       }

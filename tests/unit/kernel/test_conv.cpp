@@ -9,6 +9,7 @@
 #include "mvq/kernel/mvq.hpp"
 #include "mvq/kernel/nm_sparse.hpp"
 #include "mvq/kernel/vq_byte.hpp"
+#include "mvq/kernel/vq_generic.hpp"
 
 using namespace mvq;
 using namespace mvq::kernel;
@@ -75,23 +76,36 @@ TEMPLATE_LIST_TEST_CASE("conv2d via im2col matches direct convolution", "[kernel
       conv(1, 32, 6, 7, 6, 3, 1, 2, 2, 2),   // dilation 2, groups 2
       conv(1, 16, 2, 2, 4, 3, 1, 0, 1, 1),   // kernel larger than the image: empty output
   };
+  for (auto const order : {reduction_order::oihw, reduction_order::ohwi})
   for (auto const& p : params) {
-    const std::size_t og = p.out_channels / p.groups, red = p.reduction();
+    INFO("weights in " << to_string(order) << " order");
+    const std::size_t og = p.out_channels / p.groups, red = p.reduction(), cg = p.in_channels / p.groups;
     std::vector<compressed_matrix> mats;
     std::vector<packed<K>> w;
     for (std::size_t g = 0; g < p.groups; ++g) {
       mats.push_back(kt::random_compressed(rng, og, red, 256, TestType::d, TestType::nm,
                                            TestType::nm.dense() ? mask_encoding::none : mask_encoding::bitmap,
                                            codebook_dtype::f32));
-      w.push_back(pack_for<K>(mats.back().view()).value());
+      mats.back().layout.order = order;  // the columns are read in this order: conv2d's im2col must follow it
+      w.push_back(pack_for<K>(mats.back().view(), order).value());
+      REQUIRE(w.back().order() == order);
     }
     auto in = kt::random_vector(rng, p.input_size());
     std::vector<float> out(p.output_size(), -7.0f);
     REQUIRE(conv2d(std::span<const packed<K>>(w), p, in, out));
+    // back to oihw, the order `patch` (the definition of convolution) reads inputs in
+    const auto to_oihw = [&](auto const& v) {
+      using T = typename std::decay_t<decltype(v)>::value_type;
+      std::vector<float> f(v.begin(), v.end()), o(f.size());
+      REQUIRE(reorder_columns(matrix_view<const float>(f.data(), og, red), cg, order, reduction_order::oihw,
+                              matrix_view<float>(o.data(), og, red)));
+      return std::vector<T>(o.begin(), o.end());
+    };
     for (std::size_t n = 0; n < p.batch; ++n)
       for (std::size_t g = 0; g < p.groups; ++g) {
-        auto dw = decompress(mats[g].view());
+        auto dw = to_oihw(decompress(mats[g].view()));
         auto w8 = decode_i8(mats[g].view());  // dense_i8 packs a compressed matrix through decode_i8
+        w8.values = to_oihw(w8.values);
         for (std::size_t oy = 0; oy < p.out_h(); ++oy)
           for (std::size_t ox = 0; ox < p.out_w(); ++ox) {
             auto x = patch(p, in, n, g, oy, ox);
@@ -115,6 +129,38 @@ TEMPLATE_LIST_TEST_CASE("conv2d via im2col matches direct convolution", "[kernel
           }
       }
   }
+}
+
+TEST_CASE("the reduction order is recorded, checked at packing and agreed on by every group", "[kernel][conv]") {
+  std::mt19937 rng(72);
+  auto m = kt::random_compressed(rng, 8, 16 * 9, 256, 8, dense, mask_encoding::none, codebook_dtype::f32);
+  m.layout.order = reduction_order::ohwi;
+  // unchecked packing records the layout's order; a caller computing in oihw is refused, naming the tensor
+  CHECK(pack_for<vq_byte<8>>(m.view()).value().order() == reduction_order::ohwi);
+  auto bad = pack_for<vq_byte<8>>(m.view(), pack_options{.order = reduction_order::oihw, .name = "blocks.3.conv"});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("tensor 'blocks.3.conv'") != std::string::npos);
+  CHECK(bad.error().message.find("ohwi") != std::string::npos);
+  CHECK_FALSE(pack_for<vq_generic>(m.view(), reduction_order::oihw));
+  CHECK(pack_for<vq_generic>(m.view(), reduction_order::ohwi));
+  // other packing errors carry the name too
+  auto wrong_d = pack_for<vq_byte<16>>(m.view(), pack_options{.name = "fc"});
+  REQUIRE_FALSE(wrong_d);
+  CHECK(wrong_d.error().message.rfind("tensor 'fc': ", 0) == 0);
+  // dense weights are oihw unless told otherwise
+  std::vector<float> dw(8 * 16 * 9, 0.5f);
+  matrix_view<const float> dv(dw.data(), 8, 16 * 9);
+  CHECK(pack_for<dense_f32>(dv).value().order() == reduction_order::oihw);
+  CHECK(pack_for<dense_f32>(dv, reduction_order::ohwi).value().order() == reduction_order::ohwi);
+  // groups that disagree on the order
+  auto p = conv(1, 32, 5, 5, 16, 3, 1, 1, 1, 2);
+  std::vector<packed<dense_f32>> w;
+  w.push_back(pack_for<dense_f32>(dv).value());
+  w.push_back(pack_for<dense_f32>(dv, reduction_order::ohwi).value());
+  std::vector<float> in(p.input_size()), out(p.output_size());
+  auto r = conv2d(std::span<const packed<dense_f32>>(w), p, in, out);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("group 1 are in ohwi order, group 0's in oihw") != std::string::npos);
 }
 
 TEST_CASE("conv2d and depthwise_conv2d reject inconsistent parameters", "[kernel][conv]") {
