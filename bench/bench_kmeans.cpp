@@ -99,7 +99,7 @@ dataset const& get(std::string const& name, unsigned d) {
   else cache.x = laplace((name == "smoke" ? std::size_t{1} << 14 : std::size_t{1} << 20) * d, 1234 + d);
   cache.n = cache.x.size() / d;
   mvq::matrix_view<const float> pts(cache.x.data(), cache.n, d);
-  cache.init = mvq::quant::detail::kmeans_pp_seed(cache.x.data(), std::vector<std::uint32_t>(cache.n, ~0u).data(),
+  cache.init = mvq::quant::detail::kmeans_pp_seed<mvq::default_simd_arch>(cache.x.data(), std::vector<std::uint32_t>(cache.n, ~0u).data(),
                                                   cache.n, d, k_codewords, 42);
   if (d % 4 == 0) {
     auto m = mvq::quant::nm_prune(pts, mvq::nm_pattern{2, 4}).value();
@@ -127,7 +127,7 @@ double evaluate(dataset const& ds, std::vector<float> const& centroids, bool mas
   }
   double err = 0;
   for (std::size_t i = 0; i < ds.n; ++i)
-    err += mvq::quant::detail::masked_dist2(ds.x.data() + i * ds.d, centroids.data() + std::size_t{a[i]} * ds.d, ds.d,
+    err += mvq::quant::detail::masked_dist2<mvq::default_simd_arch>(ds.x.data() + i * ds.d, centroids.data() + std::size_t{a[i]} * ds.d, ds.d,
                                             masked ? ds.masks[i] : ~0u);
   return err / static_cast<double>(ds.n * ds.d);
 }

@@ -1,2 +1,5 @@
 #include "tu.hpp"
-std::vector<float> run_avx2() MVQ_ODR_TU_BODY
+namespace {
+struct avx2_tu {};
+}  // namespace
+odr_result run_avx2() { return odr_body<avx2_tu>(); }

@@ -1,2 +1,5 @@
 #include "tu.hpp"
-std::vector<float> run_generic() MVQ_ODR_TU_BODY
+namespace {
+struct generic_tu {};
+}  // namespace
+odr_result run_generic() { return odr_body<generic_tu>(); }

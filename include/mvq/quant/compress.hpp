@@ -10,6 +10,11 @@
 /// reassigned to its nearest rounded codeword (one assignment pass), which can only lower the error for the
 /// stored codebook. Finally indices and masks are packed, and the statistics are computed from the stored
 /// result itself (`decompress`), in double.
+///
+/// `compress<Arch>` carries the instruction set of its k-means as a template parameter (default: the best of
+/// `simd_archs` enabled in the translation unit, see core/arch.hpp), so translation units built with different
+/// -m flags never share its definition. The result is bit-identical for any executor and thread count; across
+/// architectures with and without FMA it can differ on near ties (see kmeans.hpp).
 
 #include <algorithm>
 #include <bit>
@@ -20,15 +25,17 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "mvq/core/arch.hpp"
 #include "mvq/core/bitpack.hpp"
 #include "mvq/core/compressed_matrix.hpp"
 #include "mvq/core/config.hpp"
 #include "mvq/core/error.hpp"
+#include "mvq/core/executor.hpp"
 #include "mvq/core/matrix_view.hpp"
 #include "mvq/quant/codebook.hpp"
-#include "mvq/quant/detail/parallel.hpp"
 #include "mvq/quant/kmeans.hpp"
 #include "mvq/quant/nearest.hpp"
 #include "mvq/quant/nm_prune.hpp"
@@ -50,7 +57,7 @@ struct compress_options {
   mask_encoding masks = mask_encoding::pattern;   ///< bitmap or pattern (mvq only)
   codebook_dtype codebook = codebook_dtype::f32;
   std::uint64_t seed = 0;
-  unsigned threads = 1;
+  unsigned threads = 1;  ///< threads of the pool the overload without an executor builds (0 = 1); no effect on the result
   unsigned max_iter = 100;
   double tol = 1e-4;
 };
@@ -103,11 +110,12 @@ namespace detail {
 /// Σ over calibration rows x and output rows r of (x·a_r)² and (x·(a_r − b_r))², in double (each calibration
 /// row is one task; the per-row sums are added in row order, so the result does not depend on the thread count).
 /// `b` is rows × cols contiguous.
-inline void output_energy(matrix_view<const float> x, matrix_view<const float> a, std::span<const float> b,
-                          unsigned threads, double& a2, double& e2) {
+template <class Arch, class E>
+void output_energy(matrix_view<const float> x, matrix_view<const float> a, std::span<const float> b, E& ex,
+                   double& a2, double& e2) {
   const std::size_t n = x.rows(), rows = a.rows(), cols = a.cols();
   std::vector<double> pa(n), pb(n);
-  parallel_for(n, threads, [&](std::size_t i) {
+  ex.parallel_for(n, [&](std::size_t i) {
     auto xi = x.row(i);
     double sa = 0, sb = 0;
     for (std::size_t r = 0; r < rows; ++r) {
@@ -135,10 +143,14 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
 
 /// Compresses W (rows × cols: rows = output channels, cols = reduction, already in the chosen reduction order).
 /// `calib` (n × cols; may be empty) selects activation-aware pruning and the output statistics. The result's
-/// layout has the options' (clamped) K, d, N:M, reduction order, mask encoding and codebook type.
-[[nodiscard]] inline result<compressed_matrix> compress(matrix_view<const float> w, compress_options const& opt,
-                                                        matrix_view<const float> calib = {},
-                                                        layer_stats* stats = nullptr) {
+/// layout has the options' (clamped) K, d, N:M, reduction order, mask encoding and codebook type. Every
+/// parallel loop runs on `ex` (`opt.threads` is not read); the result does not depend on it.
+/// @tparam Arch xsimd architecture of the k-means (default: see core/arch.hpp)
+template <class Arch = default_simd_arch, class E>
+  requires Executor<std::remove_cvref_t<E>>
+[[nodiscard]] result<compressed_matrix> compress(matrix_view<const float> w, compress_options const& opt,
+                                                 matrix_view<const float> calib, layer_stats* stats, E&& ex) {
+  static_assert(Arch::supported(), "compress: the architecture must be enabled in this translation unit.");
   const auto t0 = std::chrono::steady_clock::now();
   if (auto r = validate(opt, w.rows(), w.cols(), calib.rows(), calib.cols()); !r) return tl::unexpected(r.error());
   for (std::size_t r = 0; r < w.rows(); ++r)
@@ -185,7 +197,7 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
   }
   matrix_view<const float> points(wp, n, d);
   kmeans_options ko{.k = layout.k(), .max_iter = opt.max_iter, .tol = opt.tol, .seed = opt.seed, .threads = opt.threads};
-  auto km = masked ? masked_kmeans(points, sub_masks, ko) : kmeans(points, ko);
+  auto km = masked ? masked_kmeans<Arch>(points, sub_masks, ko, {}, ex) : kmeans<Arch>(points, ko, {}, ex);
   if (!km) return tl::unexpected(km.error());
 
   compressed_matrix& cm = *out;
@@ -209,12 +221,12 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
           if ((sub_masks[i] >> t) & 1u) pos[i * q + s++] = static_cast<std::uint8_t>(t);
       }
     }
-    detail::parallel_for((n + chunk - 1) / chunk, opt.threads, [&](std::size_t ci) {
+    ex.parallel_for((n + chunk - 1) / chunk, [&](std::size_t ci) {
       const std::size_t b = ci * chunk, e = std::min(n, b + chunk);
       if (masked)
-        nearest_codewords_masked(wp + b * d, pos.data() + b * q, q, e - b, cb, assign.data() + b);
+        nearest_codewords_masked<Arch>(wp + b * d, pos.data() + b * q, q, e - b, cb, assign.data() + b);
       else
-        nearest_codewords(wp + b * d, e - b, cb, assign.data() + b);
+        nearest_codewords<Arch>(wp + b * d, e - b, cb, assign.data() + b);
     });
   }
 
@@ -236,7 +248,7 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
       }
     if (calib.rows() > 0) {
       double y2 = 0, e2 = 0;
-      detail::output_energy(calib, w, what, opt.threads, y2, e2);
+      detail::output_energy<Arch>(calib, w, what, ex, y2, e2);
       st.output_norm2 = y2;
       st.output_err2 = e2;
     }
@@ -244,6 +256,14 @@ inline void output_energy(matrix_view<const float> x, matrix_view<const float> a
     *stats = st;
   }
   return out;
+}
+
+/// `compress` on a pool of `opt.threads` threads built for this call (and reused by all its loops).
+template <class Arch = default_simd_arch>
+[[nodiscard]] result<compressed_matrix> compress(matrix_view<const float> w, compress_options const& opt,
+                                                 matrix_view<const float> calib = {}, layer_stats* stats = nullptr) {
+  thread_pool pool(std::max(1u, opt.threads));
+  return compress<Arch>(w, opt, calib, stats, pool);
 }
 
 }  // namespace mvq::inline v0::quant

@@ -7,7 +7,14 @@
 ///
 /// Determinism: the points are cut into chunks whose size depends only on (n, K, d); each chunk is assigned and
 /// summed (in double, in point order) by one task, and the chunk sums are added in chunk order. The result is
-/// therefore bit-identical for any thread count, and for a given seed.
+/// therefore bit-identical for any executor and thread count, and for a given seed. Across architectures the
+/// result can differ: with FMA (fma3<avx2>) the nearest-codeword kernel rounds once per term, without (sse2, avx2)
+/// twice, so a point whose two nearest codewords are within a few ulps of each other may be assigned differently.
+///
+/// Every function that computes carries the architecture as a template parameter (`kmeans<Arch>`), so
+/// translation units built with different instruction sets never share a definition; loops run on the `Executor`
+/// passed in (one pool reused across all iterations), or on a pool of `kmeans_options::threads` built once per
+/// call by the overloads without one.
 ///
 /// Seeding: k-means++ (Arthur and Vassilvitskii, "k-means++: the advantages of careful seeding", SODA 2007) run
 /// on a seeded random subsample of S = min(n, max(K, min(64·K, 2^28 / (K·d)))) points, so seeding costs at most
@@ -27,11 +34,14 @@
 #include <numeric>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "mvq/core/arch.hpp"
 #include "mvq/core/error.hpp"
+#include "mvq/core/executor.hpp"
 #include "mvq/core/matrix_view.hpp"
-#include "mvq/quant/detail/parallel.hpp"
+#include "mvq/quant/detail/random.hpp"
 #include "mvq/quant/nearest.hpp"
 
 namespace mvq::inline v0::quant {
@@ -42,7 +52,7 @@ struct kmeans_options {
   unsigned max_iter = 100;  ///< at most this many update steps
   double tol = 1e-4;        ///< stop when (MSE_prev − MSE) < tol · MSE_prev
   std::uint64_t seed = 0;   ///< seeding randomness
-  unsigned threads = 1;     ///< worker threads (0 = 1); the result does not depend on it
+  unsigned threads = 1;     ///< threads of the pool the overloads without an executor build (0 = 1); no effect on the result
   /// Skip the full search for points that provably keep their codeword (Hamerly bounds, see `detail::lloyd`;
   /// used when K·d > 1024). The iterates are those of plain Lloyd either way; false forces the full search.
   bool bounds = true;
@@ -72,7 +82,8 @@ namespace detail {
 }
 
 /// Squared distance of point x (mask m) to centroid c, in double.
-[[nodiscard]] inline double masked_dist2(const float* x, const float* c, unsigned d, std::uint32_t m) noexcept {
+template <class Arch>
+[[nodiscard]] double masked_dist2(const float* x, const float* c, unsigned d, std::uint32_t m) noexcept {
   double s = 0;
   for (unsigned t = 0; t < d; ++t) {
     const double e = static_cast<double>(x[t]) - static_cast<double>(c[t]);
@@ -82,7 +93,8 @@ namespace detail {
 }
 
 /// Squared distance of point x to centroid c, in double.
-[[nodiscard]] inline double dist2(const float* x, const float* c, unsigned d) noexcept {
+template <class Arch>
+[[nodiscard]] double dist2(const float* x, const float* c, unsigned d) noexcept {
   double s = 0;
   for (unsigned t = 0; t < d; ++t) {
     const double e = static_cast<double>(x[t]) - static_cast<double>(c[t]);
@@ -93,7 +105,8 @@ namespace detail {
 
 /// k-means++ seeding on a random subsample (see the file comment). `x` is n×d contiguous with pruned positions
 /// zeroed; `masks` has one bitmap per point (all ones for plain k-means).
-[[nodiscard]] inline std::vector<float> kmeans_pp_seed(const float* x, const std::uint32_t* masks, std::size_t n,
+template <class Arch>
+[[nodiscard]] std::vector<float> kmeans_pp_seed(const float* x, const std::uint32_t* masks, std::size_t n,
                                                        unsigned d, std::size_t k, std::uint64_t seed) {
   splitmix64 rng{seed};
   const std::size_t budget = (std::size_t{1} << 28) / (k * d);
@@ -141,15 +154,17 @@ namespace detail {
     if (j + 1 < k && j + 1 < s_size)
       for (std::size_t i = 0; i < s_size; ++i) {
         const std::size_t pi = idx[i];
-        mind[i] = std::min(mind[i], masked_dist2(x + pi * d, c.data() + j * d, d, masks[pi]));
+        mind[i] = std::min(mind[i], masked_dist2<Arch>(x + pi * d, c.data() + j * d, d, masks[pi]));
       }
   }
   return c;
 }
 
 /// Lloyd iterations on n×d contiguous points `x` (pruned positions zeroed). `masks` is null for plain k-means.
-[[nodiscard]] inline kmeans_result lloyd(const float* x, const std::uint32_t* masks, std::size_t n, unsigned d,
-                                         kmeans_options const& opt, std::vector<float> centroids) {
+/// Each pass is one `ex.parallel_for` over the fixed chunks.
+template <class Arch, class E>
+[[nodiscard]] kmeans_result lloyd(const float* x, const std::uint32_t* masks, std::size_t n, unsigned d,
+                                  kmeans_options const& opt, std::vector<float> centroids, E& ex) {
   const std::size_t k = opt.k;
   const bool masked = masks != nullptr;
   kmeans_result res;
@@ -229,7 +244,7 @@ namespace detail {
       for (unsigned t = 0; t < d; ++t) c2 += static_cast<double>(centroids[j * d + t]) * centroids[j * d + t];
       cmax = std::max(cmax, std::sqrt(c2));
     }
-    parallel_for(n_chunks, opt.threads, [&](std::size_t ci) {
+    ex.parallel_for(n_chunks, [&](std::size_t ci) {
       const std::size_t b = ci * chunk, e = std::min(n, b + chunk);
       partial& p = parts[ci];
       p.dist.assign(e - b, -1.0);
@@ -238,7 +253,7 @@ namespace detail {
       auto own_dist = [&](std::size_t i, std::uint32_t a) {
         const float* xi = x + i * d;
         const float* ca = centroids.data() + std::size_t{a} * d;
-        if (!masked) return dist2(xi, ca, d);
+        if (!masked) return dist2<Arch>(xi, ca, d);
         double s2 = 0;
         for (unsigned r = 0; r < q; ++r) {
           const unsigned t = pos[i * q + r];
@@ -282,8 +297,8 @@ namespace detail {
           ppos = p.ppos.data();
         }
         float* sec = want_second ? p.second.data() : nullptr;
-        if (masked) nearest_codewords_masked(px, ppos, q, m, cb, p.new_a.data(), sec);
-        else nearest_codewords(px, m, cb, p.new_a.data(), sec);
+        if (masked) nearest_codewords_masked<Arch>(px, ppos, q, m, cb, p.new_a.data(), sec);
+        else nearest_codewords<Arch>(px, m, cb, p.new_a.data(), sec);
         for (std::size_t r = 0; r < m; ++r) {
           const std::size_t i = full ? b + r : p.need[r];
           p.changed += res.assignments[i] != p.new_a[r];
@@ -396,7 +411,7 @@ namespace detail {
         std::fill(half_gap.begin(), half_gap.end(), std::numeric_limits<double>::infinity());
         for (std::size_t j = 0; j < k; ++j)
           for (std::size_t l = j + 1; l < k; ++l) {
-            const double g = std::sqrt(masked_dist2(centroids.data() + j * d, centroids.data() + l * d, d, ~0u));
+            const double g = std::sqrt(masked_dist2<Arch>(centroids.data() + j * d, centroids.data() + l * d, d, ~0u));
             half_gap[j] = std::min(half_gap[j], g);
             half_gap[l] = std::min(half_gap[l], g);
           }
@@ -409,7 +424,8 @@ namespace detail {
 }
 
 /// Shared argument checks; copies the points into a contiguous buffer (pruned positions zeroed when masked).
-[[nodiscard]] inline result<std::vector<float>> kmeans_prepare(matrix_view<const float> points,
+template <class Arch>
+[[nodiscard]] result<std::vector<float>> kmeans_prepare(matrix_view<const float> points,
                                                                std::span<const std::uint32_t> masks, bool masked,
                                                                kmeans_options const& opt, std::span<const float> init) {
   const std::size_t n = points.rows();
@@ -444,29 +460,53 @@ namespace detail {
 }  // namespace detail
 
 /// Plain k-means of the rows of `points` (n × d, 1 ≤ d ≤ 16) into opt.k codewords. `init` (k·d values) replaces
-/// the k-means++ seeding when given.
-[[nodiscard]] inline result<kmeans_result> kmeans(matrix_view<const float> points, kmeans_options const& opt,
-                                                  std::span<const float> init = {}) {
-  auto x = detail::kmeans_prepare(points, {}, false, opt, init);
+/// the k-means++ seeding when given. The passes run on `ex`; the result does not depend on it.
+/// @tparam Arch xsimd architecture of the nearest-codeword search (default: see core/arch.hpp)
+template <class Arch = default_simd_arch, class E>
+  requires Executor<std::remove_cvref_t<E>>
+[[nodiscard]] result<kmeans_result> kmeans(matrix_view<const float> points, kmeans_options const& opt,
+                                           std::span<const float> init, E&& ex) {
+  static_assert(Arch::supported(), "kmeans: the architecture must be enabled in this translation unit.");
+  auto x = detail::kmeans_prepare<Arch>(points, {}, false, opt, init);
   if (!x) return tl::unexpected(x.error());
   const auto d = static_cast<unsigned>(points.cols());
-  std::vector<float> c = init.empty() ? detail::kmeans_pp_seed(x->data(), std::vector<std::uint32_t>(points.rows(), ~0u).data(),
-                                                               points.rows(), d, opt.k, opt.seed)
+  std::vector<float> c = init.empty() ? detail::kmeans_pp_seed<Arch>(x->data(), std::vector<std::uint32_t>(points.rows(), ~0u).data(),
+                                                                     points.rows(), d, opt.k, opt.seed)
                                       : std::vector<float>(init.begin(), init.end());
-  return detail::lloyd(x->data(), nullptr, points.rows(), d, opt, std::move(c));
+  return detail::lloyd<Arch>(x->data(), nullptr, points.rows(), d, opt, std::move(c), ex);
+}
+
+/// `kmeans` on a pool of `opt.threads` threads built for this call (and reused by all its passes).
+template <class Arch = default_simd_arch>
+[[nodiscard]] result<kmeans_result> kmeans(matrix_view<const float> points, kmeans_options const& opt,
+                                           std::span<const float> init = {}) {
+  thread_pool pool(std::max(1u, opt.threads));
+  return kmeans<Arch>(points, opt, init, pool);
 }
 
 /// Masked k-means (MVQ): `masks[i]` bit t set when element t of point i is kept. Pruned values are ignored
-/// entirely (they may hold anything finite). `init` (k·d values) replaces the seeding when given.
-[[nodiscard]] inline result<kmeans_result> masked_kmeans(matrix_view<const float> points,
-                                                         std::span<const std::uint32_t> masks,
-                                                         kmeans_options const& opt, std::span<const float> init = {}) {
-  auto x = detail::kmeans_prepare(points, masks, true, opt, init);
+/// entirely (they may hold anything finite). `init` (k·d values) replaces the seeding when given. The passes
+/// run on `ex`; the result does not depend on it.
+/// @tparam Arch xsimd architecture of the nearest-codeword search (default: see core/arch.hpp)
+template <class Arch = default_simd_arch, class E>
+  requires Executor<std::remove_cvref_t<E>>
+[[nodiscard]] result<kmeans_result> masked_kmeans(matrix_view<const float> points, std::span<const std::uint32_t> masks,
+                                                  kmeans_options const& opt, std::span<const float> init, E&& ex) {
+  static_assert(Arch::supported(), "masked_kmeans: the architecture must be enabled in this translation unit.");
+  auto x = detail::kmeans_prepare<Arch>(points, masks, true, opt, init);
   if (!x) return tl::unexpected(x.error());
   const auto d = static_cast<unsigned>(points.cols());
-  std::vector<float> c = init.empty() ? detail::kmeans_pp_seed(x->data(), masks.data(), points.rows(), d, opt.k, opt.seed)
+  std::vector<float> c = init.empty() ? detail::kmeans_pp_seed<Arch>(x->data(), masks.data(), points.rows(), d, opt.k, opt.seed)
                                       : std::vector<float>(init.begin(), init.end());
-  return detail::lloyd(x->data(), masks.data(), points.rows(), d, opt, std::move(c));
+  return detail::lloyd<Arch>(x->data(), masks.data(), points.rows(), d, opt, std::move(c), ex);
+}
+
+/// `masked_kmeans` on a pool of `opt.threads` threads built for this call (and reused by all its passes).
+template <class Arch = default_simd_arch>
+[[nodiscard]] result<kmeans_result> masked_kmeans(matrix_view<const float> points, std::span<const std::uint32_t> masks,
+                                                  kmeans_options const& opt, std::span<const float> init = {}) {
+  thread_pool pool(std::max(1u, opt.threads));
+  return masked_kmeans<Arch>(points, masks, opt, init, pool);
 }
 
 }  // namespace mvq::inline v0::quant

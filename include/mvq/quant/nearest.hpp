@@ -24,6 +24,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "mvq/core/aligned_buffer.hpp"
+#include "mvq/core/arch.hpp"
 #include "mvq/core/error.hpp"
 
 namespace mvq::inline v0::quant {
@@ -285,11 +286,13 @@ void nearest_masked_dispatch(unsigned q, const float* x, unsigned d, const std::
 
 /// Nearest codeword index (lowest index on ties) of each of `count` points of d = cb.d() floats, point i at
 /// x[i·d]. The caller guarantees 1 ≤ d ≤ max_kmeans_dim and finite inputs.
-/// @tparam Arch xsimd architecture (default: the best one enabled at compile time).
+/// @tparam Arch xsimd architecture (default: the best of `simd_archs` enabled in this translation unit; never
+///         AVX-512 by accident, see core/arch.hpp).
 /// With `second` (count floats), also writes each point's runner-up value ‖c‖² − 2x·c over the other codewords.
-template <class Arch = xsimd::default_arch>
+template <class Arch = default_simd_arch>
 void nearest_codewords(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out,
                        float* second = nullptr) noexcept {
+  static_assert(Arch::supported(), "nearest_codewords: the architecture must be enabled in this translation unit.");
   detail::nearest_dense_dispatch<Arch>(cb.d(), x, count, cb, out, second,
                                        std::make_integer_sequence<unsigned, max_kmeans_dim>{});
 }
@@ -297,9 +300,11 @@ void nearest_codewords(const float* x, std::size_t count, soa_codebook const& cb
 /// Masked form: each point has q kept positions pos[i·q .. i·q + q) (padded with d), 1 ≤ q ≤ d. The codebook
 /// must have been prepared with `masked = true`. With `second`, also writes each point's runner-up value
 /// Σ_kept c(c − 2x) over the other codewords.
-template <class Arch = xsimd::default_arch>
+template <class Arch = default_simd_arch>
 void nearest_codewords_masked(const float* x, const std::uint8_t* pos, unsigned q, std::size_t count,
                               soa_codebook const& cb, std::uint32_t* out, float* second = nullptr) noexcept {
+  static_assert(Arch::supported(),
+                "nearest_codewords_masked: the architecture must be enabled in this translation unit.");
   detail::nearest_masked_dispatch<Arch>(q, x, cb.d(), pos, count, cb, out, second,
                                         std::make_integer_sequence<unsigned, max_kmeans_dim>{});
 }

@@ -174,6 +174,12 @@ TEST_CASE("compress is bit-identical for any thread count", "[quant][compress]")
       CHECK(got.indices == ref.indices);
       CHECK(got.masks == ref.masks);
     }
+    thread_pool pool(2);  // an executor passed in: `threads` is not read
+    o.threads = 1;
+    auto got = compress(wv, o, {}, nullptr, pool).value();
+    CHECK(got.codebook == ref.codebook);
+    CHECK(got.indices == ref.indices);
+    CHECK(got.masks == ref.masks);
   }
 }
 

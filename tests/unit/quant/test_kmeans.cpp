@@ -47,6 +47,17 @@ TEST_CASE("k-means is bit-identical for 1, 2, 3 and 7 threads", "[quant][kmeans]
       CHECK(m.centroids == mref.centroids);
       CHECK(m.assignments == mref.assignments);
     }
+    // One pool passed in and reused by both calls, the serial executor, and an explicit architecture give the
+    // same iterates as the default overloads.
+    thread_pool pool(3);
+    auto p = kmeans(pts, o, {}, pool).value();
+    CHECK(p.centroids == ref.centroids);
+    CHECK(p.assignments == ref.assignments);
+    auto pm = masked_kmeans(pts, masks, o, {}, pool).value();
+    CHECK(pm.centroids == mref.centroids);
+    auto s = kmeans<default_simd_arch>(pts, o, {}, serial_executor{}).value();
+    CHECK(s.centroids == ref.centroids);
+    CHECK(s.mse_history == ref.mse_history);
   }
 }
 
