@@ -9,29 +9,17 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "mvq/core/arch.hpp"
+
 namespace mvq::inline v0::kernel {
 
-/// The architectures the kernels are written for, best first. AVX-512 is deliberately absent: the kernels target
-/// AVX2 + FMA (the machine class) and must not silently change code paths when a build uses
-/// -march=native on an AVX-512 machine; such a build still runs the fma3<avx2> code.
-using kernel_archs = xsimd::arch_list<xsimd::fma3<xsimd::avx2>, xsimd::avx2, xsimd::sse4_1, xsimd::ssse3, xsimd::sse2>;
-
-namespace detail {
-template <class L>
-struct best_supported;
-template <>
-struct best_supported<xsimd::arch_list<>> {
-  using type = xsimd::unavailable;
-};
-template <class A, class... As>
-struct best_supported<xsimd::arch_list<A, As...>> {
-  using type = std::conditional_t<A::supported(), A, typename best_supported<xsimd::arch_list<As...>>::type>;
-};
-}  // namespace detail
+/// The architectures the kernels are written for, best first: core's one list (core/arch.hpp, which says why
+/// AVX-512 is absent).
+using kernel_archs = mvq::simd_archs;
 
 /// Best architecture of `kernel_archs` that this translation unit is compiled for (-mavx2 -mfma: fma3<avx2>;
 /// baseline x86-64: sse2).
-using default_arch = typename detail::best_supported<kernel_archs>::type;
+using default_arch = mvq::default_simd_arch;
 
 /// True when `A` has AVX2 integer instructions (vpshufb on 256 bits, vpmaddubsw, vpsignb, vpermd).
 template <class A>

@@ -82,11 +82,11 @@ struct nm_mask {
   out.cols = w.cols();
   const std::size_t groups = w.cols() / nm.m;
   out.bitmaps.assign(w.rows() * groups, 0);
-  double score[16];
+  double score[max_nm_group];  // nm.m ≤ max_nm_group (checked above); the loop bound says so to the compiler too
   for (std::size_t r = 0; r < w.rows(); ++r) {
     auto row = w.row(r);
     for (std::size_t g = 0; g < groups; ++g) {
-      for (unsigned t = 0; t < nm.m; ++t) {
+      for (unsigned t = 0; t < nm.m && t < max_nm_group; ++t) {
         const std::size_t c = g * nm.m + t;
         score[t] = std::fabs(static_cast<double>(row[c])) * (aware ? norms[c] : 1.0);
       }
