@@ -221,7 +221,8 @@ int main(int argc, char** argv) {
           for (std::size_t i = 0; i < pruned.size(); ++i)
             if (!mask.kept(i / l.cols, i % l.cols)) pruned[i] = 0.0f;
           double y2 = 0, e2 = 0;
-          mvq::quant::detail::output_energy(xv, wv, pruned, threads, y2, e2);
+          mvq::thread_pool pool(std::max(1u, threads));
+          mvq::quant::detail::output_energy<mvq::default_simd_arch>(xv, wv, pruned, pool, y2, e2);
           t.y2 += y2;
           t.ye2 += e2;
         }
