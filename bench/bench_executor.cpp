@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "mvq/kernel/kernel.hpp"
 #include "mvq/quant/kmeans.hpp"
 
@@ -26,29 +27,9 @@ double peer_seconds = 0.3;  // how long the 1-thread reference of each row is ti
 unsigned kmeans_iter = 5;   // Lloyd iterations per k-means call (--kmeans_iter=)
 constexpr std::size_t rows = 256, cols = 1152;
 
-std::vector<float> random_floats(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
+using mvq_bench::random_floats;
 compressed_matrix random_compressed(std::uint32_t k, std::uint8_t d, nm_pattern nm) {
-  compressed_layout l{.rows = rows, .cols = cols, .vq = {k, d}, .nm = nm,
-                      .masks = nm.dense() ? mask_encoding::none : mask_encoding::pattern};
-  auto m = compressed_matrix::allocate(l).value();
-  std::mt19937 rng(42);
-  for (auto& b : m.indices) b = static_cast<std::uint8_t>(rng());
-  m.codebook = random_floats(m.codebook.size(), 7);
-  if (!nm.dense()) {
-    std::vector<std::uint32_t> g(l.groups_per_row());
-    for (std::size_t r = 0; r < rows; ++r) {
-      for (auto& v : g) v = static_cast<std::uint32_t>(rng() % pattern_count(nm));
-      pack_bits(g, l.mask_bits(), std::span(m.masks).subspan(r * l.mask_bytes_per_row(), l.mask_bytes_per_row()));
-    }
-  }
-  return m;
+  return mvq_bench::random_compressed(rows, cols, k, d, nm);
 }
 
 // Seconds per call of f, timed for about `budget` seconds.

@@ -30,6 +30,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "mvq/kernel/kernel.hpp"
 
 namespace {
@@ -56,30 +57,10 @@ struct subject {
   std::size_t copies = 1;
 };
 
-std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
-  std::mt19937 rng(static_cast<std::uint32_t>(seed));
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
-// A random n × n compressed matrix: random index bytes, random N:M patterns, fp32 codebook.
+using mvq_bench::random_floats;
+// A random n × n compressed matrix.
 compressed_matrix random_compressed(std::size_t n, std::uint32_t k, std::uint32_t d, nm_pattern nm) {
-  compressed_layout l{.rows = n, .cols = n, .vq = {k, static_cast<std::uint8_t>(d)}, .nm = nm,
-                      .masks = nm.dense() ? mask_encoding::none : mask_encoding::pattern};
-  auto m = compressed_matrix::allocate(l).value();
-  std::mt19937 rng(42);
-  for (auto& b : m.indices) b = static_cast<std::uint8_t>(rng());
-  m.codebook = random_floats(m.codebook.size(), 7);
-  if (!nm.dense()) {
-    std::vector<std::uint32_t> g(l.groups_per_row());
-    for (std::size_t r = 0; r < n; ++r) {
-      for (auto& v : g) v = static_cast<std::uint32_t>(rng() % pattern_count(nm));
-      pack_bits(g, l.mask_bits(), std::span(m.masks).subspan(r * l.mask_bytes_per_row(), l.mask_bytes_per_row()));
-    }
-  }
-  return m;
+  return mvq_bench::random_compressed(n, n, k, d, nm);
 }
 
 // CPU time of the calling thread: the machine is shared, and wall time would count other processes' slices.
