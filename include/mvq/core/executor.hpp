@@ -20,14 +20,6 @@
 
 #include "mvq/version.hpp"
 
-/// Busy-wait rounds (each one pause instruction) a thread of `thread_pool` spends watching for work or for
-/// completion before it sleeps on the atomic (a futex on Linux). Short calls in a row (GEMV after GEMV, Lloyd
-/// iteration after iteration) then never pay a wake-up system call; an idle pool sleeps after a few
-/// microseconds, so it costs no CPU time between layers.
-#ifndef MVQ_POOL_SPIN
-#  define MVQ_POOL_SPIN 2048
-#endif
-
 namespace mvq::inline v0 {
 
 namespace detail {
@@ -69,8 +61,8 @@ struct serial_executor {
 /// One `parallel_for` costs no allocation and no lock: the caller publishes the task (a pointer to the callable
 /// and a type-erased trampoline), bumps a generation counter and wakes sleeping workers only if there are any;
 /// every thread claims task indices from one atomic counter (uneven task costs balance themselves), and the
-/// caller waits until every worker has left the generation. Waiting spins for `MVQ_POOL_SPIN` rounds, then
-/// sleeps on `std::atomic::wait`.
+/// caller waits until every worker has left the generation. Waiting spins for `spin` rounds (a constructor
+/// argument), then sleeps on `std::atomic::wait`.
 ///
 /// Not re-entrant: while a `parallel_for` is running on a pool, any other call on the same pool (from inside a
 /// task, or from another thread) does not wait and does not deadlock: it runs its own tasks serially on its
@@ -78,8 +70,15 @@ struct serial_executor {
 /// `parallel_for` (destroying an idle pool wakes and joins its workers).
 class thread_pool {
 public:
+  /// Busy-wait rounds (each one pause instruction) a thread spends watching for work or for completion before it
+  /// sleeps on the atomic (a futex on Linux). Short calls in a row (GEMV after GEMV, Lloyd iteration after
+  /// iteration) then never pay a wake-up system call; an idle pool sleeps after a few microseconds, so it costs
+  /// no CPU time between layers. A value, not a macro, so two translation units cannot disagree on it.
+  static constexpr std::uint32_t default_spin = 2048;
+
   /// Starts `threads − 1` workers (the caller is the last thread); 0 means `std::thread::hardware_concurrency()`.
-  explicit thread_pool(std::size_t threads = 0) {
+  /// `spin`: busy-wait rounds before sleeping (`default_spin`).
+  explicit thread_pool(std::size_t threads = 0, std::uint32_t spin = default_spin) : spin_(spin) {
     if (threads == 0) threads = std::max<std::size_t>(1, std::thread::hardware_concurrency());
     workers_.reserve(threads - 1);
     for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
@@ -118,7 +117,7 @@ public:
     drain();
     // Wait until every worker has left this generation (after that, none touches ctx_/invoke_/count_).
     std::uint32_t left = pending_.load(std::memory_order_acquire);
-    for (unsigned s = 0; left != 0 && s < MVQ_POOL_SPIN; ++s) {
+    for (unsigned s = 0; left != 0 && s < spin_; ++s) {
       detail::spin_pause();
       left = pending_.load(std::memory_order_acquire);
     }
@@ -142,7 +141,7 @@ private:
     std::uint32_t seen = 0;
     for (;;) {
       std::uint32_t g = generation_.load(std::memory_order_acquire);
-      for (unsigned s = 0; g == seen && s < MVQ_POOL_SPIN; ++s) {
+      for (unsigned s = 0; g == seen && s < spin_; ++s) {
         detail::spin_pause();
         g = generation_.load(std::memory_order_acquire);
       }
@@ -160,6 +159,7 @@ private:
     }
   }
 
+  std::uint32_t spin_ = default_spin;
   std::vector<std::thread> workers_;
   // Written by the caller before the generation bump, read by workers after they observe it.
   void* ctx_ = nullptr;

@@ -124,15 +124,12 @@ template <class Arch>
   return xsimd::batch<float, Arch>::load_aligned(v);
 }
 
-/// Codewords per unrolled step: MVQ_KMEANS_UNROLL registers of W lanes. Four independent accumulators per point
-/// (times the points processed together) hide the FMA latency.
-#ifndef MVQ_KMEANS_UNROLL
-#  define MVQ_KMEANS_UNROLL 4
-#endif
+/// Codewords per unrolled step: `kmeans_unroll` registers of W lanes. Four independent accumulators per point
+/// (times the points processed together) hide the FMA latency. Constants, not macros, so two translation units
+/// cannot compile the same inline kernel differently.
+inline constexpr std::size_t kmeans_unroll = 4;
 /// Points processed together, sharing every codeword load.
-#ifndef MVQ_KMEANS_POINTS
-#  define MVQ_KMEANS_POINTS 2
-#endif
+inline constexpr unsigned kmeans_points = 2;
 
 /// Nearest codeword of P points of D floats (point p at x[p·D]) under the plain squared distance. With Second,
 /// also the runner-up value ‖c‖² − 2x·c over the other codewords (for the bounds of `lloyd`).
@@ -141,7 +138,7 @@ inline void nearest_dense_points(const float* x, soa_codebook const& cb, std::ui
                                  float* second = nullptr) noexcept {
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t w = b::size;
-  constexpr std::size_t unroll = MVQ_KMEANS_UNROLL;
+  constexpr std::size_t unroll = kmeans_unroll;
   static_assert(soa_codebook::block % (unroll * w) == 0, "the codebook padding must be a multiple of a kernel step");
   const std::size_t kp = cb.padded_k();
   const float* norms = cb.norms();
@@ -188,7 +185,7 @@ inline void nearest_dense_points(const float* x, soa_codebook const& cb, std::ui
 template <class Arch, unsigned D>
 void nearest_dense(const float* x, std::size_t count, soa_codebook const& cb, std::uint32_t* out,
                    float* second) noexcept {
-  constexpr unsigned pts = MVQ_KMEANS_POINTS;
+  constexpr unsigned pts = kmeans_points;
   std::size_t i = 0;
   if (second) {
     for (; i + pts <= count; i += pts) nearest_dense_points<Arch, D, pts, true>(x + i * D, cb, out + i, second + i);
@@ -207,7 +204,7 @@ inline void nearest_masked_points(const float* x, unsigned d, const std::uint8_t
                                   std::uint32_t* out, float* second = nullptr) noexcept {
   using b = xsimd::batch<float, Arch>;
   constexpr std::size_t w = b::size;
-  constexpr std::size_t unroll = MVQ_KMEANS_UNROLL;
+  constexpr std::size_t unroll = kmeans_unroll;
   const std::size_t kp = cb.padded_k();
   float x2[P][Q];
   const float* rows[P][Q];
@@ -257,7 +254,7 @@ inline void nearest_masked_points(const float* x, unsigned d, const std::uint8_t
 template <class Arch, unsigned Q>
 void nearest_masked(const float* x, unsigned d, const std::uint8_t* pos, std::size_t count, soa_codebook const& cb,
                     std::uint32_t* out, float* second) noexcept {
-  constexpr unsigned pts = MVQ_KMEANS_POINTS;
+  constexpr unsigned pts = kmeans_points;
   std::size_t i = 0;
   if (second) {
     for (; i + pts <= count; i += pts)
