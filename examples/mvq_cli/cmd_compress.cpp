@@ -384,8 +384,8 @@ const mvq_cli::registrar reg([](CLI::App& app, int& exit_code) {
       "Compress the weight tensors of a safetensors file with k-means VQ or MVQ (N:M pruning + masked k-means) "
       "into .mvq.safetensors (docs/format.md). A tensor is compressed when it has >= 2 dims, a float dtype, a "
       "reduction length (product of all dims but the first) that is a multiple of d and M, at least --min-size "
-      "weights, is not a grouped/depthwise conv (metadata \"group\" > 1, else shape [O,1,...]) or a ConvTranspose "
-      "(metadata \"op\", else the name), and does not match --keep. Everything else is copied unchanged.");
+      "weights, is not a grouped/depthwise conv (metadata \"group\" > 1, else shape [O,1,kh,kw] with more than "
+      "one tap) or a ConvTranspose (metadata \"op\", else the name), and does not match --keep. Everything else is copied unchanged.");
   cmd->add_option("input", a->in, "input .safetensors")->required()->check(CLI::ExistingFile);
   cmd->add_option("-o,--output", a->out, "output .mvq.safetensors (written only when everything succeeded)")
       ->required();
