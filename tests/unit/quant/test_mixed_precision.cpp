@@ -227,6 +227,29 @@ TEST_CASE("the DP beats the greedy where the best rate blocks a better upgrade",
   CHECK(d.bits_per_weight == 0.5);
 }
 
+TEST_CASE("the greedy walks the lower convex hull and breaks equal rates towards the lower layer", "[quant][mixed]") {
+  // A's middle candidate lies above the chord from its first to its last: the hull step 0 → 20 bits removes
+  // 0.5 per bit and beats B's 0.25 per bit; a greedy over the raw list would see A's 0.01 per bit first.
+  std::vector<allocation_layer> hull{
+      {"a", 10, {{"a2", 0, 10.0}, {"a3", 10, 9.9}, {"a4", 20, 0.0}}},
+      {"b", 10, {{"b2", 0, 5.0}, {"b4", 20, 0.0}}},
+  };
+  auto g = allocate(hull, 1.0, allocator::greedy).value();
+  CHECK(g.choice == std::vector<std::size_t>{2, 0});
+  CHECK(g.error == 5.0);
+  // Equal rates (0.5 per bit), room for one: the lower layer index moves.
+  std::vector<allocation_layer> tie{
+      {"a", 10, {{"a2", 0, 4.0}, {"a4", 8, 0.0}}},
+      {"b", 10, {{"b2", 0, 2.0}, {"b4", 4, 0.0}}},
+      {"c", 10, {{"c2", 0, 4.0}, {"c4", 8, 0.0}}},
+  };
+  CHECK(allocate(tie, 8.0 / 30.0, allocator::greedy).value().choice == std::vector<std::size_t>{1, 0, 0});
+  CHECK(allocate(tie, 12.0 / 30.0, allocator::greedy).value().choice == std::vector<std::size_t>{1, 1, 0});
+  // 16 bits: after a and b, c's 8 bits no longer fit (error 4); the DP upgrades a and c instead (error 2).
+  CHECK(allocate(tie, 16.0 / 30.0, allocator::greedy).value().choice == std::vector<std::size_t>{1, 1, 0});
+  CHECK(allocate(tie, 16.0 / 30.0, allocator::dp).value().choice == std::vector<std::size_t>{1, 0, 1});
+}
+
 TEST_CASE("a budget below the cheapest configuration is an error that states the minimum", "[quant][mixed]") {
   std::vector<allocation_layer> layers{
       {"fc1", 100, {{"k16", 226, 0.2}, {"dense", 3200, 0.0}}},
@@ -386,6 +409,7 @@ TEST_CASE("60 layers of 12 realistic candidates", "[quant][mixed]") {
     layer.candidates.push_back({"int8", 8 * layer.weights, s * 1e-5 * noise(rng)});
     layer.candidates.push_back({"dense", 32 * layer.weights, 0.0});
   }
+  int dp_better = 0;
   for (double budget : {1.8, 2.5, 3.0, 4.0, 6.0, 12.0}) {
     INFO("budget " << budget);
     auto d = allocate(layers, budget, allocator::dp);
@@ -396,5 +420,7 @@ TEST_CASE("60 layers of 12 realistic candidates", "[quant][mixed]") {
     check_consistent(layers, *g);
     CHECK(d->bits_per_weight <= budget);
     CHECK(d->weighted_error <= g->weighted_error);
+    dp_better += d->weighted_error < g->weighted_error;
   }
+  CHECK(dp_better > 0);  // the instance is not one the greedy already solves
 }
