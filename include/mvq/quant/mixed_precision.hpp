@@ -36,10 +36,12 @@
 ///    cannot lie on an optimal solution and is dropped (with a relative tolerance of 10⁻⁹ against rounding,
 ///    so it never drops an optimal pair).
 /// The result is optimal: no choice within the budget has a smaller summed (weighted) error, up to the
-/// rounding of the double sums, which are taken in layer order exactly as the caller would. The frontier is
-/// bounded by `allocate_options::max_states` pairs stored over all layers (worst-case frontiers grow with the
-/// product of the candidate counts, in practice they stay near the bound's gap); past it `allocate` returns
-/// an `errc::too_large` error instead of an approximate answer.
+/// rounding of the double sums, which are taken in layer order. Each frontier is computed by a K-way merge of
+/// the previous frontier shifted by each candidate, O(F·K·log K) for F pairs and K candidates. In the worst
+/// case F grows with the product of the candidate counts; on realistic layers (errors falling roughly
+/// geometrically with the bits) the bound pruning keeps F to tens or hundreds of pairs. The pairs stored over
+/// all layers are limited to `allocate_options::max_states`; past it `allocate` returns an `errc::too_large`
+/// error, never an approximate answer.
 ///
 /// ## allocator::greedy: baseline
 /// Every layer starts at its cheapest candidate. The upgrades of a layer are the segments of the lower convex
@@ -167,11 +169,10 @@ inline std::vector<mp_option> mp_pareto(allocation_layer const& layer) {
     return a.index < b.index;
   });
   std::vector<mp_option> kept;
+  // Sorted by bits, then error, then index: an option is kept when it has strictly less error than every
+  // cheaper-or-equal one, which also drops later options with the same bits.
   for (auto const& o : all)
-    if (kept.empty() || o.werr < kept.back().werr) {
-      if (!kept.empty() && kept.back().bits == o.bits) continue;  // same bits, more error
-      kept.push_back(o);
-    }
+    if (kept.empty() || o.werr < kept.back().werr) kept.push_back(o);
   return kept;
 }
 
@@ -394,6 +395,7 @@ inline result<std::vector<std::size_t>> mp_dp(std::vector<std::vector<mp_option>
                                             std::to_string(budget_bits_per_weight));
   constexpr std::uint64_t limit = std::uint64_t{1} << 60;  // sums below stay exact in uint64 with room to spare
   std::uint64_t weights = 0, max_bits = 0;
+  double worst_sum = 0.0;  // Σ of the largest weighted errors: every sum the allocators form is below it
   for (std::size_t l = 0; l < layers.size(); ++l) {
     auto const& layer = layers[l];
     const std::string who = "mixed precision: " + detail::mp_layer_name(layers, l);
@@ -416,6 +418,11 @@ inline result<std::vector<std::size_t>> mp_dp(std::vector<std::vector<mp_option>
                                          std::to_string(cand.bits) + " bits is more than 2^60");
       most = std::max(most, cand.bits);
     }
+    double worst = 0.0;
+    for (auto const& cand : layer.candidates) worst = std::max(worst, cand.error);
+    worst_sum += worst * layer.importance;
+    if (!std::isfinite(worst_sum))
+      return fail(errc::invalid_argument, who + ": the summed importance × error overflows a double");
     if (layer.weights > limit - weights) return fail(errc::too_large, "mixed precision: more than 2^60 weights in all");
     if (most > limit - max_bits) return fail(errc::too_large, "mixed precision: the candidates hold more than 2^60 bits in all");
     weights += layer.weights;

@@ -377,6 +377,10 @@ TEST_CASE("invalid inputs are named errors", "[quant][mixed]") {
   CHECK(msg(imp).find("layer 0 ('fc') has importance") != std::string::npos);
   CHECK(msg(good, -1.0).find("the budget must be a finite number") != std::string::npos);
   CHECK(msg(good, NAN).find("the budget must be a finite number") != std::string::npos);
+  auto overflow = good;
+  overflow[0].candidates[0].error = 1e300;
+  overflow[0].importance = 1e10;
+  CHECK(msg(overflow) == "invalid argument: mixed precision: layer 0 ('fc'): the summed importance × error overflows a double");
   auto huge = good;
   huge[0].candidates[0].bits = std::uint64_t{1} << 62;
   CHECK(allocate(huge, 8.0).error().code == errc::too_large);
