@@ -46,15 +46,17 @@
 /// ## allocator::greedy: baseline
 /// Every layer starts at its cheapest candidate. The upgrades of a layer are the segments of the lower convex
 /// hull of its Pareto list, in order; each is worth its error reduction per bit. The greedy repeatedly takes
-/// the best upgrade over all layers; an upgrade that does not fit freezes its layer (later upgrades of that
-/// layer cost more per step and the bits left only shrink), and the others continue until none can move.
-/// The greedy is optimal when the budget falls exactly at the end of one of its steps, since that point is
-/// then also the solution of the LP relaxation; otherwise it can be beaten by the DP.
+/// the best upgrade over all layers; an upgrade that does not fit freezes its layer (every later vertex of
+/// that layer needs at least those bits more, and the bits left only shrink), and the others continue until
+/// none can move. Before any layer froze, the greedy's choice is the solution of the LP relaxation at the bits
+/// it has spent, so a budget spent exactly by its first steps makes it optimal; otherwise the DP can beat it.
 ///
-/// ## Ties (both allocators, deterministic)
-/// Among choices of equal summed error the one with fewer total bits wins; then the choice vector that is
-/// lexicographically smallest in the caller's candidate order (layer 0 first). The greedy breaks equal
-/// reductions per bit towards the lower layer index.
+/// ## Ties (deterministic)
+/// DP: among choices of equal summed error the one with fewer total bits wins; then the choice vector that is
+/// lexicographically smallest in the caller's candidate order (layer 0 first). "Equal" is equality of the
+/// double sums; with exactly representable errors (e.g. multiples of 2⁻⁸) this is exact equality.
+/// Greedy: equal reductions per bit go to the lower layer index. Both see only the Pareto lists, so of two
+/// duplicate candidates both pick the one listed first.
 
 #include <algorithm>
 #include <cmath>
