@@ -75,6 +75,9 @@ struct vq4dit_options {
   double rms_eps = 1e-8;        ///< RMSprop ε (PyTorch's default, which the VQ4DiT code keeps)
   double reg = 1.0;             ///< λ, weight of the ratio regulariser (VQ4DiT code: 1)
   double freeze = 0.99;         ///< freeze a sub-vector whose largest ratio exceeds this (VQ4DiT: 0.99)
+  /// Not read: the steps are deterministic (full batch on H), and the k-means initialisation takes its seed
+  /// from `compress_options::seed`. Present so a caller can keep one seed per run in its options.
+  std::uint64_t seed = 0;
 };
 
 /// What `vq4dit` did.

@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "calib_testing.hpp"
+#include "mvq/core/calibration.hpp"
 #include "mvq/core/executor.hpp"
 #include "mvq/quant/codebook_finetune.hpp"
 #include "mvq/quant/compress.hpp"
+#include "mvq/quant/linalg.hpp"
 
 using namespace mvq;
 using namespace mvq::quant;
@@ -168,10 +170,12 @@ TEMPLATE_LIST_TEST_CASE("finetune_codebook never increases the loss, rounds only
       const double now = output_loss(w, m, h);
       CAPTURE(rounds, start, prev, now, rep.rounds_kept, rep.reassigned);
       CHECK(rep.final_loss == Approx(now).epsilon(1e-12));
+      serial_executor ex;
+      const auto what = decompress(m.view());
+      CHECK(rep.final_loss == Approx(output_error(wv, what, h, ex)).epsilon(1e-10));
       CHECK(now <= prev);  // each run extends the previous one
       CHECK(rep.rounds_kept <= rounds);
       // Pruned positions stay exact zeros.
-      auto what = decompress(m.view());
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < cols; ++c)
           if (!kept(m.view(), r, c)) REQUIRE(what[r * cols + c] == 0.0f);
@@ -200,6 +204,32 @@ TEST_CASE("finetune_codebook lowers the output error of k-means and MVQ on corre
     CHECK(r2.final_loss < r0.final_loss);  // reassignment under the H-metric helps beyond the codebook alone
     CHECK(r2.rounds_kept >= 1);
     CHECK(r2.reassigned > 0);
+  }
+}
+
+TEST_CASE("finetune_codebook, zero-data H = I: each codeword becomes the masked mean of its sub-vectors",
+          "[quant][finetune]") {
+  const std::size_t rows = 32, cols = 32;
+  auto w = gaussian(rows * cols, 55);
+  matrix_view<const float> wv(w.data(), rows, cols);
+  auto h = calibration::identity(cols).value();
+  for (auto opts : {kmeans_opts(16, 4), mvq_opts(16, 8)}) {
+    opts.max_iter = 1;  // far from converged, so the update has work to do
+    auto m = compress(wv, opts).value();
+    const double before = output_loss(w, m, h.gram());
+    REQUIRE(finetune_codebook(m, wv, h.gram(), {.rounds = 0}));
+    CHECK(output_loss(w, m, h.gram()) < before);
+    const std::size_t d = m.layout.d();
+    std::vector<double> sum(m.codebook.size(), 0.0), count(m.codebook.size(), 0.0);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c)
+        if (kept(m.view(), r, c)) {
+          const std::size_t e = m.view().index(r, c / d) * d + c % d;
+          sum[e] += w[r * cols + c];
+          count[e] += 1;
+        }
+    for (std::size_t e = 0; e < sum.size(); ++e)
+      if (count[e] > 0) CHECK(m.codebook[e] == Approx(sum[e] / count[e]).margin(1e-5));
   }
 }
 

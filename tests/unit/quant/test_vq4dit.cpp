@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "calib_testing.hpp"
+#include "mvq/core/calibration.hpp"
 #include "mvq/core/executor.hpp"
 #include "mvq/quant/compress.hpp"
+#include "mvq/quant/linalg.hpp"
 #include "mvq/quant/vq4dit.hpp"
 
 using namespace mvq;
@@ -181,6 +183,29 @@ TEST_CASE("vq4dit: a high threshold freezes nothing early, a low one freezes eve
   CHECK(many.frozen > 0);
   CHECK(many.all_frozen_at > 0);
   CHECK(many.all_frozen_at <= 200);
+}
+
+TEST_CASE("vq4dit, zero-data H from channel statistics: never worse than its initialisation", "[quant][vq4dit]") {
+  const std::size_t channels = 16, taps = 4, rows = 32, cols = channels * taps;  // a 3×3-like conv as a GEMM
+  auto w = gaussian(rows * cols, 99, 0.05f);
+  matrix_view<const float> wv(w.data(), rows, cols);
+  std::vector<double> mean(channels), var(channels);
+  for (std::size_t c = 0; c < channels; ++c) {
+    mean[c] = 0.1 * double(c % 5);
+    var[c] = 0.5 + 0.25 * double(c % 3);
+  }
+  auto cal = calibration::from_channel_stats(mean, var, taps, reduction_order::oihw).value();
+  for (auto opts : {kmeans_init(32, 4), mvq_init(32, 8)}) {
+    vq4dit_report rep;
+    layer_stats st;
+    auto m = vq4dit(wv, cal.gram(), opts, {.iters = 200}, &st, &rep).value();
+    serial_executor ex;
+    const auto what = decompress(m.view());
+    CAPTURE(rep.initial_loss, rep.final_loss, rep.kept_initial);
+    CHECK(rep.final_loss <= rep.initial_loss);
+    CHECK(rep.final_loss == Approx(output_error(wv, what, cal.gram(), ex)).epsilon(1e-10));
+    CHECK(st.output_norm2.value() == Approx(output_energy(wv, cal.gram(), ex)).epsilon(1e-10));
+  }
 }
 
 TEST_CASE("vq4dit is bit-identical for 1, 2 and 3 threads", "[quant][vq4dit]") {
