@@ -371,9 +371,9 @@ template <class Arch = default_simd_arch, class E>
     loss = nl;
     ++rep.rounds_kept;
     rep.reassigned += changed;
+    detail::pack_indices(u.index, m);  // the CG's products read the packed indices
     update();
   }
-  if (rep.rounds_kept > 0) detail::pack_indices(u.index, m);
   rep.final_loss = loss;
   if (report) *report = rep;
   return {};

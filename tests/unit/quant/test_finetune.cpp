@@ -149,6 +149,15 @@ TEST_CASE("finetune_codebook reaches the least-squares optimum of the dense norm
     CHECK(rep.final_loss == Approx(after).epsilon(1e-12));
     CHECK(after <= best * (1 + 1e-5));  // float codewords: within rounding of the double optimum
     CHECK(after >= best * (1 - 1e-9));  // and no better than the optimum itself
+    // With reassignment rounds, the last step is a codebook update for the final assignments: optimal for them.
+    auto m2 = compress(matrix_view<const float>(w.data(), rows, cols), opts).value();
+    REQUIRE(finetune_codebook(m2, matrix_view<const float>(w.data(), rows, cols), h,
+                              {.cg_iter = 200, .rounds = 3, .tol = 1e-14}, &rep));
+    CHECK(rep.rounds_kept > 0);
+    const double after2 = output_loss(w, m2, h), best2 = loss_with(m2, w, h, dense_optimum(m2, w, h));
+    CAPTURE(after2, best2);
+    CHECK(after2 < after);
+    CHECK(after2 <= best2 * (1 + 1e-5));
   }
 }
 
