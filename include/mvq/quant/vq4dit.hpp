@@ -95,10 +95,11 @@ struct vq4dit_report {
 class vq4dit_objective {
 public:
   /// Candidates of every sub-vector of `init` (its codebook, masks and layout) against the fp32 weights `w`
-  /// (rows × cols, the matrix's reduction order) and H = `h` (cols × cols).
-  template <class Arch = default_simd_arch>
+  /// (rows × cols, the matrix's reduction order) and H = `h` (cols × cols); the search runs on `ex`.
+  template <class Arch = default_simd_arch, class E>
+    requires Executor<std::remove_cvref_t<E>>
   [[nodiscard]] static result<vq4dit_objective> create(compressed_matrix_view const& init, matrix_view<const float> w,
-                                                       std::span<const double> h, unsigned candidates) {
+                                                       std::span<const double> h, unsigned candidates, E&& ex) {
     const char* who = "vq4dit";
     if (auto r = validate(init); !r) return fail(r.error().code, std::string(who) + ": " + r.error().message);
     const auto& l = init.layout;
@@ -121,7 +122,8 @@ public:
     o.dist_.resize(ns * n);
     // The n nearest codewords under the sub-vector's mask, nearest first (ties: lower index), by insertion into a
     // sorted list of n; Euclidean distances as in the authors' code.
-    for (std::size_t i = 0; i < ns; ++i) {
+    auto search = [&](std::size_t i) {
+      const std::uint32_t kept = o.codes_.kept[i];
       const float* x = &w(i / spr, (i % spr) * d);
       double* bd = o.dist_.data() + i * n;
       std::uint32_t* bj = o.cand_.data() + i * n;
@@ -130,9 +132,8 @@ public:
         const float* c = init.codebook.data() + std::size_t{j} * d;
         double s = 0;
         for (std::size_t t = 0; t < d; ++t) {
-          const double kept = ((o.codes_.kept[i] >> t) & 1u) ? static_cast<double>(c[t]) : 0.0;
-          const double df = static_cast<double>(x[t]) - kept;
-          s += ((o.codes_.kept[i] >> t) & 1u) ? df * df : 0.0;
+          const double df = static_cast<double>(x[t]) - static_cast<double>(c[t]);
+          if ((kept >> t) & 1u) s += df * df;
         }
         if (have == n && !(s < bd[n - 1])) continue;
         std::size_t at = have < n ? have++ : n - 1;
@@ -145,7 +146,10 @@ public:
         bj[at] = j;
       }
       for (std::size_t c = 0; c < n; ++c) bd[c] = std::sqrt(bd[c]);
-    }
+    };
+    ex.parallel_for((ns + search_block - 1) / search_block, [&](std::size_t blk) {
+      for (std::size_t i = blk * search_block; i < std::min(ns, (blk + 1) * search_block); ++i) search(i);
+    });
     // One compressed-matrix view per candidate slot (indices = that slot's candidates), so the codebook
     // gradient of each slot is `masked_codebook_gradient` itself.
     o.slot_indices_.resize(n);
@@ -164,7 +168,6 @@ public:
       std::vector<double> wd(l.rows * l.cols), g(l.rows * l.cols);
       for (std::size_t r = 0; r < l.rows; ++r)
         for (std::size_t c = 0; c < l.cols; ++c) wd[r * l.cols + c] = w(r, c);
-      serial_executor ex;
       detail::right_multiply_gram<Arch>(wd, l.rows, l.cols, h, g, ex);
       wn = detail::frobenius_dot(wd, g, l.rows, l.cols, ex);
     }
@@ -172,6 +175,13 @@ public:
       return fail(errc::invalid_argument, "vq4dit: the output energy tr(W H Wᵀ) is zero, nothing to calibrate");
     o.norm_ = wn;
     return o;
+  }
+
+  /// `create` on the calling thread.
+  template <class Arch = default_simd_arch>
+  [[nodiscard]] static result<vq4dit_objective> create(compressed_matrix_view const& init, matrix_view<const float> w,
+                                                       std::span<const double> h, unsigned candidates) {
+    return create<Arch>(init, w, h, candidates, serial_executor{});
   }
 
   [[nodiscard]] compressed_layout const& layout() const noexcept { return layout_; }
@@ -288,6 +298,8 @@ public:
 
   /// Largest candidate count `evaluate` supports.
   static constexpr unsigned max_candidates = 64;
+  /// Sub-vectors per task of the candidate search (fixed: the split never depends on the thread count).
+  static constexpr std::size_t search_block = 256;
 
 private:
   static void softmax(std::span<const double> z, std::span<double> p) noexcept {
@@ -345,7 +357,7 @@ template <class Arch = default_simd_arch, class E>
   auto start = compress<Arch>(w, init, aware ? matrix_view<const float>(xdiag.data(), 1, w.cols()) : matrix_view<const float>{},
                               nullptr, ex);
   if (!start) return tl::unexpected(start.error());
-  auto obj = vq4dit_objective::create<Arch>(start->view(), w, h, opt.candidates);
+  auto obj = vq4dit_objective::create<Arch>(start->view(), w, h, opt.candidates, ex);
   if (!obj) return tl::unexpected(obj.error());
   const auto& l = start->layout;
   const std::size_t ns = l.subvectors(), n = opt.candidates, kd = std::size_t{l.k()} * l.d();
