@@ -214,7 +214,8 @@ public:
 
   /// L at (logits, codebook) with regulariser weight `reg`; writes ∂L/∂z (subvectors × n; zero for frozen
   /// sub-vectors) and ∂L/∂C (k·d). `frozen` (one byte per sub-vector, nonzero = frozen) excludes sub-vectors from
-  /// the regulariser's mean and from logit updates. The returned parts: output term and regulariser term.
+  /// the regulariser's mean and from logit updates. Returns L; `output_term`, when given, receives its first
+  /// term tr(E H Eᵀ) / tr(W H Wᵀ).
   template <class Arch = default_simd_arch, class E>
   double evaluate(std::span<const double> logits, std::span<const std::uint8_t> frozen, std::span<const double> codebook,
                   double reg, std::span<double> grad_logits, std::span<double> grad_codebook, E& ex,
