@@ -146,7 +146,6 @@ template <class E>
         quant::vq4dit_options vo;
         vo.candidates = cfg.candidates;
         if (cfg.iters) vo.iters = cfg.iters;
-        vo.seed = cfg.seed;
         auto m = quant::vq4dit(w, h, o, vo, ex);
         if (!m) return tl::unexpected(m.error());
         cm = std::move(*m);
