@@ -38,6 +38,12 @@ inline constexpr unsigned min_scalar_bits = 2;
 /// Most bits of a scalar code (one code per byte).
 inline constexpr unsigned max_scalar_bits = 8;
 
+/// The decode of one code: scale · (q − zero) in fp32. The one formula every decoder and the quantizers' error
+/// feedback use, so what a quantizer assumes is exactly what a reader gets.
+[[nodiscard]] constexpr float dequantize_scalar(std::uint32_t q, float scale, std::uint32_t zero) noexcept {
+  return scale * static_cast<float>(static_cast<std::int32_t>(q) - static_cast<std::int32_t>(zero));
+}
+
 /// Runtime shape and parameters of a scalar-quantized matrix; every size of its storage derives from these.
 struct scalar_layout {
   std::size_t rows = 0;        ///< output channels
@@ -115,8 +121,7 @@ struct scalar_matrix_view {
   /// Decoded weight (r, c): scale · (q − zero) in fp32.
   [[nodiscard]] float value(std::size_t r, std::size_t c) const noexcept {
     const std::size_t g = c / layout.group_size();
-    return scale(r, g) * static_cast<float>(static_cast<std::int32_t>(code(r, c)) -
-                                            static_cast<std::int32_t>(zero(r, g)));
+    return dequantize_scalar(code(r, c), scale(r, g), zero(r, g));
   }
 };
 
