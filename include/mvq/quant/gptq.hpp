@@ -7,12 +7,13 @@
 /// Usage, one layer (W rows × cols, already in the reduction order recorded in `opt.order`; X the layer's
 /// calibration inputs, n × cols, columns in the same order):
 ///
-///     auto cal = mvq::calibration::create(w.cols()).value();        // core/calibration.hpp
-///     cal.add(x, pool);                                              // H = XᵀX, any number of batches
+///     auto cal = mvq::calibration::create(w.cols());                // core/calibration.hpp
+///     if (auto r = cal->add(x, pool); !r) return r;                   // H = XᵀX; call once per batch of rows
 ///     mvq::quant::gptq_options opt{.bits = 4, .group = 128, .symmetric = true, .order = order};
-///     auto q = mvq::quant::gptq(w, cal.gram(), opt, pool);          // result<scalar_matrix>
-///     // without calibration rows: quant::round_to_nearest(w, opt, pool), or gptq with calibration::identity(cols)
-///     writer.add_scalar_layer({name, "gptq", shape}, q->view());    // "rtn" for round_to_nearest
+///     auto q = mvq::quant::gptq(w, cal->gram(), opt, pool);         // result<scalar_matrix>; errors name the input
+///     // no calibration rows: quant::round_to_nearest(w, opt, pool) (what gptq gives for H = I)
+///     if (auto r = writer.add_scalar_layer({name, "gptq", shape}, q->view()); !r) return r;  // "rtn" for RTN
+///     // opt.group must divide cols (validate(opt, rows, cols) says so up front); act_order = true is usually better
 ///
 /// The algorithm (the reference implementation's `GPTQ.fasterquant`): columns j with H_jj = 0 are dead (set
 /// H_jj = 1, W[:, j] = 0); λ = percdamp · mean(diag H) is added to the diagonal; U is the upper Cholesky factor of
