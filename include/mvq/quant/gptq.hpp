@@ -256,13 +256,14 @@ template <class Arch = default_simd_arch, class E>
   const std::size_t gs = l.group_size(), ng = l.groups_per_row();
   const bool dynamic_groups = l.group != 0 && !opt.act_order;  // scales found when a group's first column is reached
   const std::size_t rpt = detail::scalar_rows_per_task;
+  const std::size_t block = std::min(opt.block, n);  // a larger block is the whole row; never allocate beyond it
   const std::size_t tasks = (l.rows + rpt - 1) / rpt;
   std::vector<std::size_t> overflow(tasks, 0);  // 1 + the first row whose scale left the fp32 range, else 0
 
   ex.parallel_for(tasks, [&](std::size_t t) {
     const std::size_t r0 = t * rpt, nr = std::min(l.rows, r0 + rpt) - r0;
     std::vector<double> wk(nr * n);          // error-updated weights, processing order
-    std::vector<double> err(nr * opt.block);  // the current block's scaled errors
+    std::vector<double> err(nr * block);  // the current block's scaled errors
     std::vector<std::uint32_t> q(nr * n);     // codes, original order
     std::vector<detail::scalar_params> params(nr * ng);
     for (std::size_t r = 0; r < nr; ++r)
@@ -277,7 +278,7 @@ template <class Arch = default_simd_arch, class E>
       }
     }
     for (std::size_t i1 = 0; i1 < n;) {
-      std::size_t i2 = std::min(n, i1 + opt.block);
+      std::size_t i2 = std::min(n, i1 + block);
       if (dynamic_groups) i2 = std::min(i2, (i1 / gs + 1) * gs);  // a block never straddles a group start
       for (std::size_t i = i1; i < i2; ++i) {
         const double d = u[i * n + i];
@@ -293,7 +294,7 @@ template <class Arch = default_simd_arch, class E>
           const std::uint32_t code = detail::quantize_scalar(wr[i], p, l.max_code());
           q[r * n + c] = code;
           const double e = (wr[i] - static_cast<double>(dequantize_scalar(code, p.scale, p.zero))) / d;
-          err[r * opt.block + (i - i1)] = e;
+          err[r * block + (i - i1)] = e;
           const double* ui = u.data() + i * n;
           for (std::size_t j = i + 1; j < i2; ++j) wr[j] -= e * ui[j];
         }
@@ -305,7 +306,7 @@ template <class Arch = default_simd_arch, class E>
         for (std::size_t k = i1; k < i2; ++k) {
           const double* uk = u.data() + k * n;
           for (std::size_t r = 0; r < nr; ++r) {
-            const double e = err[r * opt.block + (k - i1)];
+            const double e = err[r * block + (k - i1)];
             double* wr = wk.data() + r * n;
             for (std::size_t j = j0; j < j1; ++j) wr[j] -= e * uk[j];
           }

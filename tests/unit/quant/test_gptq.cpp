@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -441,7 +442,8 @@ TEST_CASE("gptq: the block size does not change the result", "[gptq]") {
   for (std::uint32_t group : {0u, 32u}) {
     gptq_options o{.bits = 3, .group = group, .symmetric = true};
     auto ref = quant::gptq(view_of(w, rows, cols), h, o).value();
-    for (std::size_t block : {1u, 7u, 32u, 40u, 1000u}) {
+    for (std::size_t block : {std::size_t{1}, std::size_t{7}, std::size_t{32}, std::size_t{40}, std::size_t{1000},
+                              std::numeric_limits<std::size_t>::max()}) {
       o.block = block;
       auto g = quant::gptq(view_of(w, rows, cols), h, o);
       REQUIRE(g);
