@@ -19,7 +19,7 @@
 /// H_jj = 1, W[:, j] = 0); λ = percdamp · mean(diag H) is added to the diagonal; U is the upper Cholesky factor of
 /// (H + λI)⁻¹ (`gptq_inverse_factor`, quant/linalg.hpp). Columns are quantized one at a time, left to right;
 /// after column i the error e = (w_i − ŵ_i) / U_ii is fed back as w_j −= e · U_ij for every later column j.
-/// Updates inside a block of `block` columns are applied at once; the block's errors reach the columns after it
+/// Inside a block of `block` columns every update is applied immediately; the block's errors reach the columns after it
 /// in one matrix product when the block ends (lazy batch updates). With `act_order` the columns are processed in
 /// the order of decreasing H_jj and the codes are stored back in the original order.
 ///
@@ -28,7 +28,8 @@
 /// scale = (max − min) / (2^bits − 1), zero = round(−min / scale); an all-zero group gets the range [−1, 1].
 /// Codes are q = clamp(round(w / scale) + zero, 0, 2^bits − 1), rounding half to even (as torch.round).
 /// Choices where the reference leaves room, or differs from itself:
-///  - per-row scales (group 0) are computed once from the row with dead columns zeroed; per-group scales
+///  - per-row scales (group 0) are computed once from the row with dead columns zeroed (the reference computes
+///    them before zeroing, so a dead column's weight could widen the range for nothing); per-group scales
 ///    (without act_order) when the group's first column is reached, from the error-updated weights. Blocks
 ///    also end at group starts, so a group's weights then hold every update of the columns before it (the
 ///    reference reads them from the lazily-updated W, which misses the updates of earlier columns of the same
