@@ -662,7 +662,6 @@ template <class Arch = default_simd_arch, class E>
 
   if (stats) {
     const std::vector<float> what = decompress(cm.view());
-    const std::vector<float> zero(rows * cols, 0.0f);
     layer_stats st;
     st.k = layout.k();
     for (std::size_t r = 0; r < rows; ++r)
@@ -671,7 +670,7 @@ template <class Arch = default_simd_arch, class E>
         st.weight_norm2 += wv * wv;
         st.weight_err2 += e * e;
       }
-    st.output_norm2 = output_error<Arch>(w, zero, h, ex);
+    st.output_norm2 = output_energy<Arch>(w, h, ex);
     st.output_err2 = output_error<Arch>(w, what, h, ex);
     st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     *stats = st;
