@@ -59,6 +59,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <xsimd/xsimd.hpp>
+
 #include "mvq/core/arch.hpp"
 #include "mvq/core/bitpack.hpp"
 #include "mvq/core/compressed_matrix.hpp"
@@ -439,45 +441,79 @@ template <class Arch, class E>
   return out;
 }
 
-/// tr(E H Eᵀ) and the damping part Σ_c reg_c ‖E_c‖² of tr(E Hλ Eᵀ).
-template <class Arch, class E>
-void gptvq_losses(gptvq_problem const& p, matrix_view<const float> w, std::span<const double> h,
-                  std::span<const float> what, E& ex, double& out_err, double& damp_err) {
-  out_err = output_error<Arch>(w, what, h, ex);
-  damp_err = 0;
-  for (std::size_t r = 0; r < p.rows; ++r)
-    for (std::size_t c = 0; c < p.cols; ++c) {
-      const double e = static_cast<double>(w(r, c)) - what[r * p.cols + c];
-      damp_err += p.reg[c] * e * e;
-    }
-}
+/// Tiling of the product Y = V·H (a GEMM, rows × cols times cols × cols): a task owns a block of 64 rows × 64
+/// columns of Y and walks the reduction in slices of 256, so its pieces of V and H (128 KiB each) stay in L2; a
+/// register tile of 4 rows × 2 SIMD registers accumulates over one slice. Every Y(r, c2) adds its terms in
+/// column order whatever the tiling and thread count.
+inline constexpr std::size_t gptvq_mc = 64, gptvq_nc = 64, gptvq_kc = 256, gptvq_mr = 4;
 
-/// Y = V Hλ for a rows × cols V (row-parallel; each row's sums in column order).
-template <class E>
+/// Y = V Hλ for a rows × cols V.
+template <class Arch, class E>
 void gptvq_times_h(gptvq_problem const& p, std::span<const double> h, std::vector<double> const& v,
                    std::vector<double>& y, E& ex) {
+  using b = xsimd::batch<double, Arch>;
+  constexpr std::size_t w = b::size, nr = 2 * w;
+  static_assert(gptvq_nc % nr == 0, "gptvq: the column block must hold whole register tiles");
   const std::size_t rows = p.rows, cols = p.cols;
   y.assign(rows * cols, 0.0);
-  const std::size_t chunks = (rows + gptvq_row_chunk - 1) / gptvq_row_chunk;
-  ex.parallel_for(chunks, [&](std::size_t ci) {
-    const std::size_t r0 = ci * gptvq_row_chunk, r1 = std::min(rows, r0 + gptvq_row_chunk);
-    for (std::size_t c = 0; c < cols; ++c) {  // axpy form: H's row c is read once for the chunk's rows
-      const double* hc = h.data() + c * cols;
-      for (std::size_t r = r0; r < r1; ++r) {
-        const double vc = v[r * cols + c];
-        if (vc == 0) continue;
-        double* yr = y.data() + r * cols;
-        for (std::size_t c2 = 0; c2 < cols; ++c2) yr[c2] += vc * hc[c2];
-      }
+  const std::size_t rblocks = (rows + gptvq_mc - 1) / gptvq_mc, cblocks = (cols + gptvq_nc - 1) / gptvq_nc;
+  ex.parallel_for(rblocks * cblocks, [&](std::size_t ti) {
+    const std::size_t r0 = ti / cblocks * gptvq_mc, r1 = std::min(rows, r0 + gptvq_mc);
+    const std::size_t n0 = ti % cblocks * gptvq_nc, n1 = std::min(cols, n0 + gptvq_nc);
+    for (std::size_t k0 = 0; k0 < cols; k0 += gptvq_kc) {
+      const std::size_t k1 = std::min(cols, k0 + gptvq_kc);
+      for (std::size_t j0 = n0; j0 < n1; j0 += nr)
+        for (std::size_t i0 = r0; i0 < r1; i0 += gptvq_mr) {
+          if (j0 + nr <= n1 && i0 + gptvq_mr <= r1) {
+            b acc[gptvq_mr][2];
+            for (std::size_t i = 0; i < gptvq_mr; ++i) {
+              acc[i][0] = b::load_unaligned(y.data() + (i0 + i) * cols + j0);
+              acc[i][1] = b::load_unaligned(y.data() + (i0 + i) * cols + j0 + w);
+            }
+            for (std::size_t c = k0; c < k1; ++c) {
+              const double* hc = h.data() + c * cols + j0;
+              const b h0 = b::load_unaligned(hc), h1 = b::load_unaligned(hc + w);
+              for (std::size_t i = 0; i < gptvq_mr; ++i) {
+                const b vc(v[(i0 + i) * cols + c]);
+                acc[i][0] = xsimd::fma(vc, h0, acc[i][0]);
+                acc[i][1] = xsimd::fma(vc, h1, acc[i][1]);
+              }
+            }
+            for (std::size_t i = 0; i < gptvq_mr; ++i) {
+              acc[i][0].store_unaligned(y.data() + (i0 + i) * cols + j0);
+              acc[i][1].store_unaligned(y.data() + (i0 + i) * cols + j0 + w);
+            }
+          } else {  // edge tiles, one entry at a time in the same column order
+            for (std::size_t r = i0; r < std::min(r1, i0 + gptvq_mr); ++r)
+              for (std::size_t c2 = j0; c2 < std::min(n1, j0 + nr); ++c2) {
+                double acc = y[r * cols + c2];
+                for (std::size_t c = k0; c < k1; ++c) acc += v[r * cols + c] * h[c * cols + c2];
+                y[r * cols + c2] = acc;
+              }
+          }
+        }
     }
     for (std::size_t r = r0; r < r1; ++r)
-      for (std::size_t c = 0; c < cols; ++c) y[r * cols + c] += p.reg[c] * v[r * cols + c];
+      for (std::size_t c = n0; c < n1; ++c) y[r * cols + c] += p.reg[c] * v[r * cols + c];
   });
+}
+
+/// tr(E Hλ Eᵀ) for E = W − Ŵ: the objective of the codebook update (the same product as its CG steps; the
+/// undamped output error of the result comes from `output_error`).
+template <class Arch, class E>
+[[nodiscard]] double gptvq_loss(gptvq_problem const& p, std::span<const double> h, std::span<const float> what,
+                                E& ex) {
+  std::vector<double> e(p.rows * p.cols), y;
+  for (std::size_t i = 0; i < e.size(); ++i) e[i] = p.w[i] - static_cast<double>(what[i]);
+  gptvq_times_h<Arch>(p, h, e, y, ex);
+  double s = 0;
+  for (std::size_t i = 0; i < e.size(); ++i) s += e[i] * y[i];
+  return s;
 }
 
 /// Step 4: conjugate gradient on the normal equations of the frozen-assignment least-squares problem (see the
 /// file comment). Returns the new codebook; `iters` the steps done.
-template <class E>
+template <class Arch, class E>
 [[nodiscard]] std::vector<float> gptvq_update_codebook(gptvq_problem const& p, std::span<const double> h,
                                                        std::span<const float> codebook, gptvq_codes const& codes,
                                                        unsigned max_iter, E& ex, unsigned& iters) {
@@ -506,7 +542,7 @@ template <class E>
   // r = Pᵀ((W − P x) Hλ)
   expand(x, v);
   for (std::size_t i = 0; i < rows * cols; ++i) v[i] = p.w[i] - v[i];
-  gptvq_times_h(p, h, v, y, ex);
+  gptvq_times_h<Arch>(p, h, v, y, ex);
   scatter(y, r);
   // Jacobi preconditioner: diag(PᵀHλP)_{jt} = Σ over the kept members of (H + reg)_cc.
   std::vector<double> diag(kd, 0.0);
@@ -534,7 +570,7 @@ template <class E>
   iters = 0;
   for (unsigned it = 0; it < max_iter && rz > 1e-24 * rz0 && rz > 0; ++it) {
     expand(pd, v);
-    gptvq_times_h(p, h, v, y, ex);
+    gptvq_times_h<Arch>(p, h, v, y, ex);
     scatter(y, ap);
     const double pap = dot(pd, ap);
     if (!(pap > 0)) break;
@@ -623,16 +659,13 @@ template <class Arch = default_simd_arch, class E>
 
   std::vector<float> cb = detail::gptvq_init_codebook<Arch>(p, om_init, opt.em_iter, opt.seed, ex, rep.em_iterations);
   detail::gptvq_codes codes = detail::gptvq_quantize<Arch>(p, cb, om, opt.block, ex);
-  double oe = 0, de = 0;
-  detail::gptvq_losses<Arch>(p, w, h, detail::gptvq_decode(p, cb, codes), ex, oe, de);
-  rep.loss_quantized = rep.loss_updated = oe + de;
+  rep.loss_quantized = rep.loss_updated = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, cb, codes), ex);
   if (opt.update_iter > 0) {
-    std::vector<float> cb2 = detail::gptvq_update_codebook(p, h, cb, codes, opt.update_iter, ex, rep.cg_iterations);
-    double oe2 = 0, de2 = 0;
-    detail::gptvq_losses<Arch>(p, w, h, detail::gptvq_decode(p, cb2, codes), ex, oe2, de2);
-    if (oe2 + de2 < rep.loss_quantized) {
+    std::vector<float> cb2 = detail::gptvq_update_codebook<Arch>(p, h, cb, codes, opt.update_iter, ex, rep.cg_iterations);
+    const double l2 = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, cb2, codes), ex);
+    if (l2 < rep.loss_quantized) {
       cb = std::move(cb2);
-      rep.loss_updated = oe2 + de2;
+      rep.loss_updated = l2;
       rep.update_accepted = true;
     }
   }
@@ -642,12 +675,11 @@ template <class Arch = default_simd_arch, class E>
     auto rc = round_codebook(cb, opt.codebook);
     cm.codebook_i8 = std::move(rc.codes);
     cm.codebook_scale = rc.scale;
-    detail::gptvq_losses<Arch>(p, w, h, detail::gptvq_decode(p, cb, codes), ex, oe, de);
+    const double kept = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, cb, codes), ex);
     detail::gptvq_codes again = detail::gptvq_quantize<Arch>(p, cb, om, opt.block, ex);
-    double oe2 = 0, de2 = 0;
-    detail::gptvq_losses<Arch>(p, w, h, detail::gptvq_decode(p, cb, again), ex, oe2, de2);
-    rep.loss_final = std::min(oe + de, oe2 + de2);
-    if (oe2 + de2 < oe + de) codes = std::move(again);
+    const double redone = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, cb, again), ex);
+    rep.loss_final = std::min(kept, redone);
+    if (redone < kept) codes = std::move(again);
   }
   cm.codebook = cb;
 
