@@ -115,3 +115,41 @@ TEST_CASE("ppocr_det 024_conv: gptvq with 2:4 beats compress(mvq) on output SNR"
   if (std::getenv("MVQ_GPTVQ_PRINT")) std::printf("%s 2:4 K=256 d=8: gptvq %.2f dB, mvq %.2f dB\n", name.c_str(), s_g, s_m);
   CHECK(s_g > s_m + 1.0);
 }
+
+TEST_CASE("ppocr_det: the importance weightings of gptvq on real layers", "[quant][models]") {
+  auto f = io::safetensors_file::open(mvq_test::models_dir() / "ppocr_det.safetensors").value();
+  auto c = io::safetensors_file::open(mvq_test::models_dir() / "ppocr_det_calib.safetensors").value();
+  thread_pool pool(2);
+  const gptvq_weighting ws[] = {gptvq_weighting::inverse_u_squared, gptvq_weighting::inverse_u, gptvq_weighting::u,
+                                gptvq_weighting::reference, gptvq_weighting::obs_block};
+  double logsum[5] = {0, 0, 0, 0, 0};
+  int cases = 0;
+  for (const std::string name : {"016_conv", "024_conv", "049_conv"}) {
+    const auto li = classify_layer(f.find(name)->shape, 1);
+    auto w = f.read_f32(name).value();
+    auto x = c.read_f32(name).value();
+    const std::size_t n = x.size() / li.cols;
+    const matrix_view<const float> wv(w.data(), li.rows, li.cols);
+    const auto h = gram(x, li.cols, 0, n);
+    for (auto nm : {dense, sparse_2_4}) {
+      double e[5];
+      for (int i = 0; i < 5; ++i) {
+        layer_stats st;
+        (void)gptvq(wv, h, {.vq = k256_d4, .nm = nm, .weighting = ws[i]}, pool, &st).value();
+        e[i] = *st.output_err2;
+        logsum[i] += std::log(e[i] / e[0]);
+      }
+      ++cases;
+      if (std::getenv("MVQ_GPTVQ_PRINT"))
+        std::printf("%s %s: output error relative to 1/U²: 1/U %.4f  U %.4f  reference %.4f  obs_block %.4f\n",
+                    name.c_str(), to_string(nm).c_str(), e[1] / e[0], e[2] / e[0], e[3] / e[0], e[4] / e[0]);
+    }
+  }
+  double gm[5];
+  for (int i = 0; i < 5; ++i) gm[i] = std::exp(logsum[i] / cases);
+  if (std::getenv("MVQ_GPTVQ_PRINT"))
+    std::printf("geometric mean relative to 1/U²: 1/U %.4f  U %.4f  reference %.4f  obs_block %.4f\n", gm[1], gm[2], gm[3],
+                gm[4]);
+  const int def = static_cast<int>(gptvq_weighting_default);
+  for (int i = 0; i < 5; ++i) CHECK(gm[def] <= gm[i]);
+}
