@@ -101,8 +101,8 @@ namespace mvq::inline v0::quant {
 ///   | obs_block         | 0.693     | 0.940     | 0.96 / 0.97, 0.98 / 0.97, 0.91 / 0.84           |
 ///
 /// (ppocr_det layers 016_conv, 024_conv, 049_conv.) Among the diagonal weightings GPTQ's 1/U² wins clearly on
-/// dense layers; under 2:4 the three are within a few per cent of each other (the pruned weights' errors,
-/// which no weighting changes, dominate). Weighting k-means by U is the worst choice everywhere on dense layers.
+/// dense layers; under 2:4 on the real layers the three are within a few per cent of each other (the pruned
+/// weights' errors, which no weighting changes, dominate). Weighting k-means by U is the worst choice everywhere on dense layers.
 /// The exact block metric wins in every case and is the default.
 enum class gptvq_weighting : std::uint8_t {
   inverse_u_squared,  ///< ω = 1/U_cc² for both
