@@ -257,6 +257,20 @@ TEST_CASE("gptvq: bit-identical for 1, 2 and 3 threads", "[quant][gptvq]") {
   }
 }
 
+TEST_CASE("gptvq: the smallest layers (one row, one sub-vector) and an f16 codebook", "[quant][gptvq]") {
+  const layer one = make_layer(1, 4, 51);
+  layer_stats st;
+  auto cm = gptvq(one.wv(), one.h, {.vq = {256, 4}, .block = 4}, &st).value();
+  REQUIRE(validate(cm.view()));
+  CHECK(cm.layout.k() == 2);  // clamped
+  CHECK(std::isfinite(*st.output_err2));
+  CHECK(*st.output_err2 <= *st.output_norm2);
+  const layer l = make_layer(16, 32, 52);
+  auto c16 = gptvq(l.wv(), l.h, {.vq = {16, 4}, .codebook = codebook_dtype::f16, .block = 8}).value();
+  REQUIRE(validate(c16.view()));
+  for (float v : c16.codebook) CHECK(from_f16(to_f16(v)) == v);
+}
+
 TEST_CASE("gptvq: int8 codebook is valid and close to the f32 result", "[quant][gptvq]") {
   const layer l = make_layer(64, 96, 21);
   layer_stats s32, s8;

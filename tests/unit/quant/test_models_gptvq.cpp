@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models.hpp"
+#include "mvq/core/calibration.hpp"
 #include "mvq/io/safetensors.hpp"
 #include "mvq/quant/compress.hpp"
 #include "mvq/quant/gptvq.hpp"
@@ -20,19 +21,12 @@ namespace {
 
 double db(double a, double b) { return 10.0 * std::log10(a / b); }
 
-/// H = XᵀX over rows [r0, r1) of x (n × cols), in double.
+/// H = XᵀX over rows [r0, r1) of x (n × cols), accumulated by `calibration` as a user would.
 std::vector<double> gram(std::vector<float> const& x, std::size_t cols, std::size_t r0, std::size_t r1) {
-  std::vector<double> h(cols * cols, 0.0);
-  for (std::size_t i = r0; i < r1; ++i) {
-    const float* xi = x.data() + i * cols;
-    for (std::size_t a = 0; a < cols; ++a) {
-      const double xa = xi[a];
-      if (xa == 0) continue;
-      double* ha = h.data() + a * cols;
-      for (std::size_t b = 0; b < cols; ++b) ha[b] += xa * xi[b];
-    }
-  }
-  return h;
+  auto cal = calibration::create(cols).value();
+  REQUIRE(cal.add(matrix_view<const float>(x.data() + r0 * cols, r1 - r0, cols)));
+  REQUIRE(cal.rows() == r1 - r0);
+  return {cal.gram().begin(), cal.gram().end()};
 }
 
 /// ‖X Wᵀ‖² and ‖X (W − Ŵ)ᵀ‖² over rows [r0, r1) of x.
