@@ -134,7 +134,7 @@ namespace detail {
 /// What the format records about a compressed layer besides its `compressed_layout` or `scalar_layout`.
 struct mvq_layer_info {
   std::string name;                               ///< the original tensor name
-  std::string method = "mvq";                     ///< VQ: "kmeans" (dense) or "mvq" (N:M + masked k-means);
+  std::string method = "mvq";                     ///< VQ: "kmeans" (dense), "mvq" (N:M), "gptvq" or "vq4dit";
                                                   ///< scalar: "gptq" or "rtn" (round-to-nearest)
   std::vector<std::uint64_t> shape;               ///< the original tensor shape (≥ 2 dims)
 };
@@ -225,12 +225,13 @@ struct metadata_fields {
   }
 };
 
-/// Checks the method string against the N:M pattern: "kmeans" is dense VQ, "mvq" is N:M + masked k-means.
+/// Checks the method string of a VQ layer against its N:M pattern: "kmeans" is dense VQ, "mvq" is N:M + masked
+/// k-means; "gptvq" and "vq4dit" (output-aware VQ) may be either.
 inline result<void> check_method(std::string_view method, nm_pattern nm, std::string_view where) {
-  if (method != "kmeans" && method != "mvq")
-    return fail(errc::invalid_argument,
-                std::string(where) + ": method '" + std::string(method) + "' is not \"kmeans\" or \"mvq\"");
-  if ((method == "mvq") == nm.dense())
+  if (method != "kmeans" && method != "mvq" && method != "gptvq" && method != "vq4dit")
+    return fail(errc::invalid_argument, std::string(where) + ": method '" + std::string(method) +
+                                            "' is not \"kmeans\", \"mvq\", \"gptvq\" or \"vq4dit\"");
+  if ((method == "kmeans" && !nm.dense()) || (method == "mvq" && nm.dense()))
     return fail(errc::invalid_argument, std::string(where) + ": method \"" + std::string(method) +
                                             "\" needs " + (nm.dense() ? "an N:M pattern" : "a dense pattern (n = m = 0)") +
                                             ", got " + to_string(nm));
