@@ -526,7 +526,8 @@ int run(compress_args a) {
     nlohmann::ordered_json j;
     j["name"] = job.tensor->name;
     j["shape"] = job.tensor->shape;
-    for (auto& [k, v] : layer_json(c, nw).items()) j[k] = v;
+    const auto described = layer_json(c, nw);
+    for (auto const& [k, v] : described.items()) j[k] = v;
     j["calibration"] = job.calibration.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(job.calibration);
     j["seconds"] = job.seconds;
     if (job.candidates.size() > 1) {
