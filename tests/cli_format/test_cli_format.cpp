@@ -212,9 +212,10 @@ TEST_CASE("--json reports the issue's fields with numbers recomputed from the fi
   REQUIRE(j["layers"].is_array());
   REQUIRE(j["layers"].size() == 3);
   std::vector<std::string> layer_keys{"name", "method", "k", "d", "n", "m", "n_weights", "bits", "bits_per_weight",
-                                      "weight_sqnr_db", "output_snr_db", "seconds", "exact"};
+                                      "weight_sqnr_db", "output_snr_db", "seconds", "exact", "shape", "config",
+                                      "calibration"};
   std::vector<std::string> total_keys{"n_weights", "bits", "bits_per_weight", "compression_ratio",
-                                      "model_bits_per_weight", "weight_sqnr_db", "output_snr_db", "seconds"};
+                                      "model_bits_per_weight", "weight_sqnr_db", "output_snr_db", "threads", "seconds"};
   auto file = io::mvq_file::open(packed).value();
   auto in = io::safetensors_file::open(m.path).value();
   double w2 = 0, e2 = 0, o2 = 0, oe2 = 0;
@@ -353,7 +354,7 @@ TEST_CASE("bad input: clear message naming the tensor, non-zero exit, no output 
       {"unsupported N:M", {"--nm", "2:32"}, "--nm: N:M pattern '2:32': nm_pattern: M must be at most 16."},
       {"N > M", {"--nm", "5:4"}, "--nm: N:M pattern '5:4': nm_pattern: N must not exceed M."},
       {"malformed N:M", {"--nm", "2-4"}, "--nm: N:M pattern '2-4': expected N:M"},
-      {"kmeans with N:M", {"--method", "kmeans", "--nm", "2:4"}, "--nm needs --method mvq"},
+      {"kmeans with N:M", {"--method", "kmeans", "--nm", "2:4"}, "--nm does not apply to --method kmeans"},
       {"K not a power of two", {"--k", "100"}, "--k 100"},
       {"calibration shape mismatch", {"--calib", bad_calib.string()}, "calibration tensor 'conv'"},
       {"bad regex", {"--keep", "("}, "invalid regular expression"},
