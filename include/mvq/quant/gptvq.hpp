@@ -111,8 +111,9 @@ enum class gptvq_weighting : std::uint8_t {
   reference,          ///< k-means by U_cc, assignment by 1/U_cc (the paper's code)
   /// k-means by 1/U_cc²; assignment by the exact OBS loss of the group Q of d columns, e (U_QQᵀU_QQ)⁻¹ eᵀ =
   /// ‖e U_QQ⁻¹‖² with e = x − m⊙c (U_QQ: the d × d block of U; under N:M the pruned positions' errors count
-  /// too). Dense: codewords and sub-vectors are mapped by U_QQ⁻¹ and compared with the SIMD kernel; N:M: a
-  /// scalar search, K·(q + 1)·d terms per sub-vector.
+  /// too). Codewords (under N:M: m⊙c for each of the sub-vector's mask patterns, when there are at most 64)
+  /// and sub-vectors are mapped by U_QQ⁻¹ and compared with the SIMD kernel; with more patterns a scalar search,
+  /// K·(q + 1)·d terms per sub-vector.
   obs_block,
 };
 
@@ -196,6 +197,10 @@ struct gptvq_report {
 }
 
 namespace detail {
+
+/// Most mask patterns of one sub-vector for which the exact N:M metric keeps one mapped codebook per pattern
+/// (beyond, e.g. 2:4 with d = 16 and its 1296 patterns, it searches with scalar code).
+inline constexpr std::size_t gptvq_max_patterns = 64;
 
 /// Rows per task of the row-parallel loops. Any value gives the same result (rows are independent); a few rows
 /// share each read of H's or U's rows.
@@ -392,7 +397,13 @@ template <class Arch, class E>
   out.assign.assign(rows * spr, 0);
   if (masked) out.groups.assign(rows * gpr, 0);
   std::vector<double> wk = p.w;  // the error-updated weights
-  std::vector<soa_codebook> cbs;
+  std::vector<soa_codebook> cbs, pcbs;
+  // N:M with the exact metric: one mapped codebook (m⊙c)·L per mask pattern of a sub-vector when there are few
+  // patterns (C(M,N)^(d/M): 6 for 2:4 with d = 4, 36 with d = 8), so the SIMD kernel compares z = x·L with them.
+  const std::uint32_t group_patterns = masked ? pattern_count(p.nm) : 1;
+  std::size_t sub_patterns = 1;
+  for (unsigned g = 0; masked && g < d / p.nm.m && sub_patterns <= gptvq_max_patterns; ++g) sub_patterns *= group_patterns;
+  const bool per_pattern = obs_block && masked && sub_patterns <= gptvq_max_patterns;
   std::vector<float> tmp;
   std::vector<double> linv;
   double obs_scale = 0;
@@ -425,6 +436,22 @@ template <class Arch, class E>
             tmp[j * d + t2] = static_cast<float>(acc);
           }
         cbs[s - s0].assign(tmp, p.k, d, false);
+        if (per_pattern) {
+          pcbs.resize((s1 - s0) * sub_patterns);
+          for (std::size_t pi = 0; pi < sub_patterns; ++pi) {
+            std::uint32_t m = 0;
+            for (std::size_t g = 0, rest = pi; g < d / p.nm.m; ++g, rest /= group_patterns)
+              m |= pattern_bitmap(p.nm, static_cast<std::uint32_t>(rest % group_patterns)) << (g * p.nm.m);
+            for (std::size_t j = 0; j < p.k; ++j)
+              for (unsigned t2 = 0; t2 < d; ++t2) {
+                double acc = 0;
+                for (unsigned t = 0; t <= t2; ++t)
+                  if ((m >> t) & 1u) acc += static_cast<double>(codebook[j * d + t]) * l[t * d + t2];
+                tmp[j * d + t2] = static_cast<float>(acc);
+              }
+            pcbs[(s - s0) * sub_patterns + pi].assign(tmp, p.k, d, false);
+          }
+        }
       }
     } else {
       for (std::size_t s = s0; s < s1; ++s)
@@ -464,7 +491,14 @@ template <class Arch, class E>
               xs[i * d + t] = ((m >> t) & 1u) ? static_cast<float>(std::sqrt(om[c0 + t]) * wr[t]) : 0.0f;
           }
         }
-        if (obs_block && masked) {
+        if (per_pattern) {
+          for (std::size_t i = 0; i < nr; ++i) {
+            std::size_t pi = 0;
+            for (std::size_t g = d / p.nm.m; g-- > 0;)
+              pi = pi * group_patterns + pattern_rank(p.nm, (sm[i] >> (g * p.nm.m)) & ((1u << p.nm.m) - 1));
+            nearest_codewords<Arch>(xs + i * d, 1, pcbs[(s - s0) * sub_patterns + pi], a + i);
+          }
+        } else if (obs_block && masked) {
           // Exact group loss under a mask: ‖z − Σ_{t kept} c_t L_t‖² with z = x·L (pruned positions keep their
           // whole value as error), scalar: K·(q + 1)·d terms per sub-vector.
           const double* l = linv.data() + (s - s0) * d * d;
