@@ -149,7 +149,7 @@ struct gptvq_options {
   /// the lowest loss is kept. On ppocr_det layers a second round lowered tr(E Hλ Eᵀ) by 1–7 % more at twice
   /// the cost.
   unsigned rounds = 1;
-  gptvq_weighting weighting = gptvq_weighting_default;
+  gptvq_weighting weighting = gptvq_weighting_default;  ///< metric of the initialisation and the assignments
   std::uint64_t seed = 0;                         ///< k-means++ seeding
   reduction_order order = reduction_order::oihw;  ///< the column order of W and H (recorded, not applied)
 };
@@ -236,14 +236,7 @@ inline constexpr std::size_t gptvq_row_chunk = 8;
 [[nodiscard]] inline std::uint32_t gptvq_group_mask(const double* w, const double* inv_u2, nm_pattern nm) noexcept {
   double score[max_nm_group];
   for (unsigned t = 0; t < nm.m && t < max_nm_group; ++t) score[t] = w[t] * w[t] * inv_u2[t];
-  std::uint32_t bm = 0;
-  for (unsigned k = 0; k < nm.n; ++k) {
-    unsigned best = nm.m;
-    for (unsigned t = 0; t < nm.m; ++t)
-      if (!((bm >> t) & 1u) && (best == nm.m || score[t] > score[best])) best = t;
-    bm |= 1u << best;
-  }
-  return bm;
+  return keep_largest(score, nm);
 }
 
 /// Kept positions of a d-wide sub-vector mask, padded with d (the masked kernel's zero row); returns q.
