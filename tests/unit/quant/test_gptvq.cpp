@@ -494,7 +494,9 @@ TEST_CASE("gptvq: the blocked loop agrees with the obviously-correct unblocked o
   };
   // d = 4 and 2:8 with d = 8 take the SIMD kernels (2:4 and 2:8 obs_block through per-pattern codebooks);
   // 2:4 with d = 16 (1296 patterns) takes the scalar exact search
-  for (auto [nm, wt, d] : {variant{dense, gptvq_weighting::inverse_u_squared, 4},
+  // d = 1 is GPTQ itself with the codebook as its grid
+  for (auto [nm, wt, d] : {variant{dense, gptvq_weighting::obs_block, 1},
+                           variant{dense, gptvq_weighting::inverse_u_squared, 4},
                            variant{dense, gptvq_weighting::obs_block, 4},
                            variant{sparse_2_4, gptvq_weighting::inverse_u_squared, 4},
                            variant{sparse_2_4, gptvq_weighting::obs_block, 4},
