@@ -23,11 +23,13 @@ int run(decompress_args const& a) {
   // The format's own keys are dropped: the output holds dense weights and is a plain safetensors file.
   for (auto const& [k, v] : f->user_metadata()) w.set_metadata(k, v);
 
-  // Emit tensors in the input's data order; a layer takes the place of its first stored tensor.
-  std::map<std::string, const io::mvq_layer*> part_of;
+  // Emit tensors in the input's data order; a layer (VQ or scalar) takes the place of its first stored tensor.
+  std::map<std::string, const io::mvq_layer_info*> part_of;
   for (auto const& l : f->layers())
-    for (const char* p : {".codebook", ".codebook_scale", ".indices", ".mask"}) part_of[l.info.name + p] = &l;
-  std::set<const io::mvq_layer*> done;
+    for (const char* p : {".codebook", ".codebook_scale", ".indices", ".mask"}) part_of[l.info.name + p] = &l.info;
+  for (auto const& l : f->scalar_layers())
+    for (const char* p : {".codes", ".scales", ".zeros"}) part_of[l.info.name + p] = &l.info;
+  std::set<const io::mvq_layer_info*> done;
   std::size_t copied = 0;
   for (auto const& t : f->file().tensors()) {
     auto it = part_of.find(t.name);
@@ -37,9 +39,10 @@ int run(decompress_args const& a) {
       continue;
     }
     if (!done.insert(it->second).second) continue;
-    auto const& l = *it->second;
-    auto dense = l.decompress_dense();
-    if (auto r = w.add_f32(l.info.name, l.info.shape, dense); !r) return mvq_cli::report(r.error());
+    auto const& info = *it->second;
+    auto dense = f->decompress_dense(info.name);  // in the tensor's own shape and element order
+    if (!dense) return mvq_cli::report(dense.error());
+    if (auto r = w.add_f32(info.name, info.shape, *dense); !r) return mvq_cli::report(r.error());
   }
   if (auto r = w.write(a.out); !r) return mvq_cli::report(r.error());
   std::printf("wrote %s: %zu layers decompressed to F32, %zu tensors copied\n", a.out.c_str(), done.size(), copied);

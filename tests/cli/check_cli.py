@@ -2,7 +2,7 @@
 """End-to-end checks of the `mvq` tool (standard library only).
 
 usage: check_cli.py MODE MVQ SCRATCH MODELS_DIR VERSION
-MODE is one of version, usage, inspect, npy, errors, demo, models. Exit 0 on success, 1 on a failed check,
+MODE is one of version, usage, inspect, npy, errors, demo, models, calib. Exit 0 on success, 1 on a failed check,
 77 when the check needs the shared model folder and it is absent.
 """
 import json
@@ -226,6 +226,94 @@ def mode_models():
         total += n
     check(total == 1164320, f"1,164,320 weights in total (got {total})")
     check(j.get("metadata", {}).get("source") == "ch_PP-OCRv4_det_infer.onnx", "metadata source")
+
+
+def mode_calib():
+    """Output-aware compression end to end on a small synthetic layer pair with calibration rows."""
+    import random
+    rng = random.Random(5)
+
+    def f32(vals):
+        return struct.pack("<%df" % len(vals), *vals)
+
+    # Two layers: a 3x3 conv [16, 8, 3, 3] (reduction 72) and a linear [24, 64]; correlated calibration rows.
+    w1 = [rng.gauss(0, 1) for _ in range(16 * 72)]
+    w2 = [rng.gauss(0, 1) for _ in range(24 * 64)]
+
+    def rows(n, cols):
+        base = [[rng.gauss(0, 1) for _ in range(4)] for _ in range(n)]
+        return [base[r][c % 4] + 0.3 * rng.gauss(0, 1) for r in range(n) for c in range(cols)]
+
+    model = write("model.safetensors", safetensors_bytes(
+        [("conv", "F32", [16, 8, 3, 3], f32(w1)), ("fc", "F32", [24, 64], f32(w2))]))
+    calib = write("calib.safetensors", safetensors_bytes(
+        [("conv", "F32", [40, 72], f32(rows(40, 72))), ("fc", "F32", [30, 64], f32(rows(30, 64)))]))
+    out = os.path.join(SCRATCH, "out.mvq.safetensors")
+    dense = os.path.join(SCRATCH, "back.safetensors")
+    common = ["--min-size", "1", "--json"]
+    reports = {}
+    for name, args in [
+        ("gptq4", ["--method", "gptq", "--bits", "4", "--calib", calib]),
+        ("gptq3g8", ["--method", "gptq", "--bits", "3", "--group", "8", "--affine", "--calib", calib]),
+        ("gptvq", ["--method", "gptvq", "--k", "16", "--d", "4", "--calib", calib]),
+        ("gptvq24", ["--method", "gptvq", "--k", "16", "--d", "4", "--nm", "2:4", "--calib", calib]),
+        ("gptvq_ft", ["--method", "gptvq", "--k", "16", "--d", "4", "--finetune-codebook", "--calib", calib]),
+        ("kmeans", ["--method", "kmeans", "--k", "16", "--d", "4", "--calib", calib]),
+        ("kmeans_ft", ["--method", "kmeans", "--k", "16", "--d", "4", "--finetune-codebook", "--calib", calib]),
+        ("mvq_ft", ["--method", "mvq", "--k", "16", "--d", "4", "--finetune-codebook", "--calib", calib]),
+        ("vq4dit", ["--method", "vq4dit", "--k", "16", "--d", "4", "--iters", "50", "--calib", calib]),
+        ("vq4dit_zero", ["--method", "vq4dit", "--k", "16", "--d", "4", "--iters", "50", "--zero-data"]),
+        ("budget", ["--method", "gptq", "--budget", "4.5", "--calib", calib]),
+    ]:
+        for threads in ("1", "3"):
+            target = out + "." + threads
+            code, stdout, err = run("compress", model, "-o", target, *common, "--threads", threads, *args)
+            check(code == 0, f"compress {name} (threads {threads}): exit 0 ({err!r})")
+            if code != 0:
+                break
+            rep = json.loads(stdout)
+            reports[name] = rep
+            check(len(rep["layers"]) == 2, f"{name}: both layers compressed")
+            check(all(l["output_snr_db"] is not None for l in rep["layers"]), f"{name}: output SNR reported")
+        if code != 0:
+            continue
+        with open(out + ".1", "rb") as a, open(out + ".3", "rb") as b:
+            check(a.read() == b.read(), f"{name}: --threads 1 and 3 write the same bytes")
+        code, _, err = run("decompress", out + ".1", "-o", dense)
+        check(code == 0, f"{name}: decompress exits 0 ({err!r})")
+    if "gptvq" in reports and "kmeans" in reports:
+        g, k = reports["gptvq"]["total"], reports["kmeans"]["total"]
+        check(g["output_snr_db"] > k["output_snr_db"],
+              f"gptvq beats kmeans on output SNR at the same K and d ({g['output_snr_db']} vs {k['output_snr_db']})")
+    if "kmeans_ft" in reports and "kmeans" in reports:
+        check(reports["kmeans_ft"]["total"]["output_snr_db"] >= reports["kmeans"]["total"]["output_snr_db"] - 1e-9,
+              "codebook fine-tuning does not lower the output SNR")
+    if "budget" in reports:
+        t = reports["budget"]["total"]
+        check(t["bits_per_weight"] <= 4.5 + 1e-12, f"budget met ({t['bits_per_weight']})")
+        check(all("candidates" in l for l in reports["budget"]["layers"]), "budget: candidates listed per layer")
+    if "gptq4" in reports:
+        for l in reports["gptq4"]["layers"]:
+            check(l["method"] == "gptq" and l["bits_per_code"] == 4, f"gptq layer described: {l}")
+
+    # Bad inputs: a clear error, exit 1, and no output file.
+    wide = write("wide.safetensors", safetensors_bytes([("fc", "F32", [2, 65], f32([0.0] * 130))]))
+    nan = write("nan.safetensors", safetensors_bytes([("fc", "F32", [2, 64], f32([float("nan")] + [0.0] * 127))]))
+    for name, args, phrase in [
+        ("wrong width", ["--method", "gptq", "--calib", wide], "needs F32 [rows, 64]"),
+        ("non-finite rows", ["--method", "gptq", "--calib", nan], "non-finite"),
+        ("budget too low", ["--method", "gptq", "--budget", "0.5", "--calib", calib], "below"),
+        ("no calibration", ["--method", "gptvq", "--k", "16", "--d", "4"], "--calib"),
+        ("option of another method", ["--method", "gptq", "--k", "16", "--calib", calib], "does not apply"),
+        ("bits out of range", ["--method", "gptq", "--bits", "9", "--calib", calib], "2 to 8"),
+    ]:
+        target = os.path.join(SCRATCH, "bad.mvq.safetensors")
+        code, stdout, err = run("compress", model, "-o", target, "--min-size", "1", *args)
+        check(code == 1, f"{name}: exit 1 (got {code}, {err!r})")
+        check(phrase in err, f"{name}: error mentions {phrase!r}: {err!r}")
+        check(not os.path.exists(target), f"{name}: no output file")
+    code, _, err = run("compress", model, "-o", os.path.join(SCRATCH, "x"), "--method", "optq")
+    check(code != 0 and "optq" in err, f"unknown method: refused ({err!r})")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@
 #include "mvq/io/mvq_format.hpp"
 #include "mvq/io/safetensors.hpp"
 #include "mvq/quant/compress.hpp"
+#include "mvq/quant/gptq.hpp"
 
 #ifndef MVQ_CLI_PATH
 #  error "MVQ_CLI_PATH must name the mvq executable"
@@ -404,4 +405,67 @@ TEST_CASE("bad input: clear message naming the tensor, non-zero exit, no output 
     CHECK(r.err.find("not a valid pattern index") != std::string::npos);
     CHECK_FALSE(fs::exists(out));
   }
+}
+
+TEST_CASE("decompress writes scalar (GPTQ, RTN) layers back dense in their original shape and element order", "[cli][format]") {
+  auto dir = mvq_test::scratch_dir("cli_scalar");
+  const std::vector<std::uint64_t> conv_shape{8, 4, 3, 3};
+  auto conv = randn(8 * 36, 11), lin = randn(6 * 32, 12), bias = randn(8, 13);
+  // The conv is quantized in ohwi order (input channel innermost); decompress must undo that.
+  auto conv_ohwi = io::to_reduction_order(conv, conv_shape, reduction_order::ohwi);
+  std::vector<double> h(36 * 36, 0.0);
+  auto x = randn(64 * 36, 14);
+  for (std::size_t r = 0; r < 64; ++r)
+    for (std::size_t i = 0; i < 36; ++i)
+      for (std::size_t j = 0; j < 36; ++j) h[i * 36 + j] += double{x[r * 36 + i]} * x[r * 36 + j];
+  auto qc = quant::gptq(matrix_view<const float>(conv_ohwi.data(), 8, 36), h,
+                        quant::gptq_options{.bits = 3, .group = 12, .symmetric = false, .order = reduction_order::ohwi})
+                .value();
+  auto ql = quant::round_to_nearest(matrix_view<const float>(lin.data(), 6, 32), quant::gptq_options{.bits = 4}).value();
+  io::mvq_writer w;
+  REQUIRE(w.set_metadata("source", "scalar cli test"));
+  REQUIRE(w.add_scalar_layer({"conv", "gptq", conv_shape}, qc.view()));
+  REQUIRE(w.add_tensor("bias", io::dtype::f32, {8},
+                       std::as_bytes(std::span<const float>(bias.data(), bias.size()))));
+  REQUIRE(w.add_scalar_layer({"lin", "rtn", {6, 32}}, ql.view()));
+  auto packed = dir / "scalar.mvq.safetensors", dense = dir / "scalar.safetensors";
+  REQUIRE(w.write(packed));
+  auto r = mvq_run(dir, {"decompress", packed.string(), "-o", dense.string()});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto f = io::safetensors_file::open(dense).value();
+  REQUIRE(f.tensors().size() == 3);
+  REQUIRE(f.find("conv"));
+  CHECK(f.find("conv")->shape == conv_shape);
+  REQUIRE(f.find("lin"));
+  CHECK(f.find("lin")->shape == std::vector<std::uint64_t>{6, 32});
+  CHECK(same_bits(f.read_f32("conv").value(), io::from_reduction_order(decompress(qc.view()), conv_shape,
+                                                                       reduction_order::ohwi)));
+  CHECK(same_bits(f.read_f32("lin").value(), decompress(ql.view())));
+  CHECK(same_bits(f.read_f32("bias").value(), bias));
+  CHECK(f.metadata().count("mvq:conv") == 0);
+  CHECK(f.metadata().at("source") == "scalar cli test");
+  // The decoded conv is close to the original weights (3-bit affine, groups of 12): a sanity bound, not a tuning.
+  auto back = f.read_f32("conv").value();
+  double e = 0, s = 0;
+  for (std::size_t i = 0; i < conv.size(); ++i) {
+    e += (back[i] - conv[i]) * (back[i] - conv[i]);
+    s += conv[i] * conv[i];
+  }
+  CHECK(e < 0.1 * s);
+
+  auto ins = mvq_run(dir, {"inspect", packed.string(), "--json"});
+  REQUIRE(ins.status == 0);
+  auto j = nlohmann::json::parse(ins.out);
+  REQUIRE(j["scalar_layers"].size() == 2);
+  CHECK(j["scalar_layers"][0]["name"] == "conv");
+  CHECK(j["scalar_layers"][0]["bits"] == 3);
+  CHECK(j["scalar_layers"][0]["group"] == 12);
+  CHECK(j["scalar_layers"][0]["symmetric"] == false);
+  CHECK(j["scalar_layers"][0]["order"] == "ohwi");
+  CHECK(j["scalar_layers"][1]["method"] == "rtn");
+  CHECK_FALSE(j.contains("layers"));
+  auto table = mvq_run(dir, {"inspect", packed.string()});
+  REQUIRE(table.status == 0);
+  CHECK(table.out.find("scalar-quantized layers (2)") != std::string::npos);
 }

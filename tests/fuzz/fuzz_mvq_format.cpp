@@ -34,6 +34,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (dense.back().size() != l.layout.rows * l.layout.cols) bug();
     if (!w.add_layer(l.info, l.view())) bug();
   }
+  std::vector<std::vector<float>> scalar_dense;
+  for (auto const& l : f->scalar_layers()) {
+    scalar_dense.push_back(l.decompress_dense());
+    if (scalar_dense.back().size() != l.layout.rows * l.layout.cols) bug();
+    if (!w.add_scalar_layer(l.info, l.view())) bug();
+  }
   for (auto const* t : f->dense_tensors())
     if (!w.add_tensor(t->name, t->type, t->shape, f->file().data(*t))) bug();
   // Round trip in memory: the same layers decode to the same weights, the same dense tensors are kept.
@@ -42,14 +48,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto st2 = io::safetensors_file::from_bytes(std::move(*image), "rewritten");
   if (!st2) bug();
   auto g = io::mvq_file::from_safetensors(std::move(*st2));
-  if (!g || g->layers().size() != f->layers().size() || g->dense_tensors().size() != f->dense_tensors().size() ||
-      g->user_metadata() != f->user_metadata())
+  if (!g || g->layers().size() != f->layers().size() || g->scalar_layers().size() != f->scalar_layers().size() ||
+      g->dense_tensors().size() != f->dense_tensors().size() || g->user_metadata() != f->user_metadata())
     bug();
   for (std::size_t i = 0; i < f->layers().size(); ++i) {
     auto const* l = g->find(f->layers()[i].info.name);
     if (!l || !(l->layout == f->layers()[i].layout) || l->info.shape != f->layers()[i].info.shape) bug();
     auto d = l->decompress_dense();
     if (std::memcmp(d.data(), dense[i].data(), d.size() * sizeof(float)) != 0) bug();
+  }
+  for (std::size_t i = 0; i < f->scalar_layers().size(); ++i) {
+    auto const* l = g->find_scalar(f->scalar_layers()[i].info.name);
+    if (!l || !(l->layout == f->scalar_layers()[i].layout) || l->info.shape != f->scalar_layers()[i].info.shape) bug();
+    auto d = l->decompress_dense();
+    if (std::memcmp(d.data(), scalar_dense[i].data(), d.size() * sizeof(float)) != 0) bug();
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the fuzz targets (standard library only): valid files and slightly broken ones.
+"""Writes the seed corpora of the fuzz targets (standard library only): valid files and slightly broken ones
+(the VQ seeds in corpus/mvq_format are committed files of their own; this script writes the scalar-layer ones).
 
 usage: make_corpus.py [OUT_DIR]   (default: the corpus folder next to this script)
 """
@@ -55,6 +56,42 @@ SAFETENSORS = {
                                                  '"data_offsets":[0,16]}}') + bytes(16),
 }
 
+def scalar_layer(name, shape, bits, group, symmetric, codes, scales, zeros=None, method="gptq"):
+    """The tensors and metadata entry of one scalar layer of a .mvq.safetensors file (docs/format.md)."""
+    rows = shape[0]
+    cols = len(codes) // rows
+    groups = cols // group if group else 1
+    per_row = (cols * bits + 7) // 8
+    packed = b""
+    for r in range(rows):
+        acc = sum(c << (i * bits) for i, c in enumerate(codes[r * cols:(r + 1) * cols]))
+        packed += acc.to_bytes(per_row, "little")
+    tensors = [(name + ".codes", "U8", [rows, per_row], packed),
+               (name + ".scales", "F32", [rows, groups], struct.pack(f"<{len(scales)}f", *scales))]
+    if not symmetric:
+        tensors.append((name + ".zeros", "U8", [rows, groups], bytes(zeros)))
+    meta = json.dumps({"kind": "scalar", "method": method, "bits": bits, "group": group, "symmetric": symmetric,
+                       "shape": shape, "layout": "oihw"}, separators=(",", ":"))
+    return tensors, {"mvq:" + name: meta}
+
+
+def mvq_file(layers, extra=()):
+    tensors, metadata = list(extra), {"mvq_format": "1"}
+    for t, m in layers:
+        tensors += t
+        metadata.update(m)
+    return safetensors(tensors, metadata)
+
+
+MVQ_FORMAT = {
+    "scalar_gptq_affine_3bit": mvq_file([scalar_layer("w", [2, 8], 3, 4, False, list(range(8)) + [7] * 8,
+                                                      [0.5, 0.25, 1.0, 2.0], [4, 0, 7, 3])],
+                                        [("bias", "F32", [2], struct.pack("<2f", 1, -1))]),
+    "scalar_rtn_sym_4bit_conv": mvq_file([scalar_layer("c", [3, 2, 1, 3], 4, 0, True, [i % 16 for i in range(18)],
+                                                       [0.1, 0.2, 0.3], method="rtn")]),
+    "bad_scalar_zero": mvq_file([scalar_layer("w", [1, 4], 2, 0, False, [0, 1, 2, 3], [1.0], [4])]),
+}
+
 NPY = {
     "f4_c": npy("<f4", [3, 4], "False", struct.pack("<12f", *range(12))),
     "f8_fortran": npy("<f8", [2, 3], "True", struct.pack("<6d", 0, 3, 1, 4, 2, 5)),
@@ -76,7 +113,7 @@ NPY = {
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
-    for folder, files in (("safetensors", SAFETENSORS), ("npy", NPY)):
+    for folder, files in (("safetensors", SAFETENSORS), ("npy", NPY), ("mvq_format", MVQ_FORMAT)):
         os.makedirs(os.path.join(out, folder), exist_ok=True)
         for name, blob in files.items():
             with open(os.path.join(out, folder, name), "wb") as f:

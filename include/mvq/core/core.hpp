@@ -13,4 +13,5 @@
 #include "mvq/core/int8.hpp"
 #include "mvq/core/matrix_view.hpp"
 #include "mvq/core/reduction_order.hpp"
+#include "mvq/core/scalar_matrix.hpp"
 #include "mvq/core/sentences.hpp"

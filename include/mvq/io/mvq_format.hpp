@@ -10,8 +10,15 @@
 ///   - `<name>.mask`            [rows, mask_bytes_per_row]   U8, only under N:M (M-bit bitmaps or pattern ranks)
 ///   - `__metadata__["mvq:<name>"]` a JSON string {"method", "k", "d", "n", "m", "shape", "layout", "index_bits",
 ///     "mask_encoding", "codebook_dtype"}
-/// plus `__metadata__["mvq_format"] = "1"`. The packing of indices and masks is exactly the in-memory packing of
-/// `compressed_matrix` (core/compressed_matrix.hpp), so reading maps the file and needs no re-packing.
+/// Per scalar-quantized layer `<name>` (GPTQ or round-to-nearest, quant/gptq.hpp):
+///   - `<name>.codes`           [rows, code_bytes_per_row]  U8, per row an LSB-first stream of `bits`-bit codes
+///   - `<name>.scales`          [rows, groups_per_row]      F32
+///   - `<name>.zeros`           [rows, groups_per_row]      U8, only when affine
+///   - `__metadata__["mvq:<name>"]` a JSON string {"kind": "scalar", "method", "bits", "group", "symmetric",
+///     "shape", "layout"}
+/// A layer entry without "kind" (every file written before scalar layers existed) is a VQ layer.
+/// plus `__metadata__["mvq_format"] = "1"`. The packing of indices, masks and codes is exactly the in-memory
+/// packing of `compressed_matrix` and `scalar_matrix` (core/), so reading maps the file and needs no re-packing.
 ///
 /// A weight tensor of shape [O, I, s1, ..., sk] (k ≥ 0 spatial dims) becomes a rows × cols matrix with
 /// rows = O and cols = I·s1·…·sk. The order of the cols is the tensor's `reduction_order`:
@@ -45,6 +52,7 @@
 #include "mvq/core/config.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/core/float_formats.hpp"
+#include "mvq/core/scalar_matrix.hpp"
 #include "mvq/io/dtype.hpp"
 #include "mvq/io/safetensors.hpp"
 
@@ -123,12 +131,16 @@ namespace detail {
   return detail::reorder_tensor(in, shape, order, reduction_order::oihw);
 }
 
-/// What the format records about a compressed layer besides its `compressed_layout`.
+/// What the format records about a compressed layer besides its `compressed_layout` or `scalar_layout`.
 struct mvq_layer_info {
   std::string name;                               ///< the original tensor name
-  std::string method = "mvq";                     ///< "kmeans" (dense VQ) or "mvq" (N:M + masked k-means)
+  std::string method = "mvq";                     ///< VQ: "kmeans" (dense), "mvq" (N:M), "gptvq" or "vq4dit";
+                                                  ///< scalar: "gptq" or "rtn" (round-to-nearest)
   std::vector<std::uint64_t> shape;               ///< the original tensor shape (≥ 2 dims)
 };
+
+/// The two kinds of compressed layer; a metadata entry names it in "kind" ("vq" when absent).
+enum class layer_kind : std::uint8_t { vq, scalar };
 
 namespace detail {
 
@@ -142,14 +154,84 @@ struct layer_tensor_names {
         mask(std::string(name) + ".mask") {}
 };
 
+/// Names of the tensors that store scalar layer `name`.
+struct scalar_tensor_names {
+  std::string codes, scales, zeros;
+  explicit scalar_tensor_names(std::string_view name)
+      : codes(std::string(name) + ".codes"), scales(std::string(name) + ".scales"), zeros(std::string(name) + ".zeros") {}
+};
+
 inline std::span<const std::byte> as_bytes_u8(std::span<const std::uint8_t> s) noexcept { return std::as_bytes(s); }
 
-/// Checks the method string against the N:M pattern: "kmeans" is dense VQ, "mvq" is N:M + masked k-means.
-inline result<void> check_method(std::string_view method, nm_pattern nm, std::string_view where) {
-  if (method != "kmeans" && method != "mvq")
+/// A little-endian fp32 value at `p`.
+inline float load_f32_le(const std::byte* p) noexcept {
+  auto u8 = [](std::byte b) { return std::to_integer<std::uint32_t>(b); };
+  return std::bit_cast<float>(u8(p[0]) | u8(p[1]) << 8 | u8(p[2]) << 16 | u8(p[3]) << 24);
+}
+
+/// Checks a scalar layer's method: "gptq" or "rtn".
+inline result<void> check_scalar_method(std::string_view method, std::string_view where) {
+  if (method != "gptq" && method != "rtn")
     return fail(errc::invalid_argument,
-                std::string(where) + ": method '" + std::string(method) + "' is not \"kmeans\" or \"mvq\"");
-  if ((method == "mvq") == nm.dense())
+                std::string(where) + ": method '" + std::string(method) + "' is not \"gptq\" or \"rtn\"");
+  return {};
+}
+
+/// Typed field access of one layer's metadata object; every message begins with `where`.
+struct metadata_fields {
+  nlohmann::json const& j;
+  std::string const& w;
+
+  [[nodiscard]] result<std::uint64_t> uint_field(const char* key, std::uint64_t max, std::uint64_t min = 0) const {
+    auto it = j.find(key);
+    if (it == j.end()) return fail(errc::corrupt_file, w + ": the metadata has no \"" + key + "\"");
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > max || it->get<std::uint64_t>() < min)
+      return fail(errc::corrupt_file, w + ": metadata \"" + key + "\" must be an integer in [" + std::to_string(min) +
+                                          ", " + std::to_string(max) + "]");
+    return it->get<std::uint64_t>();
+  }
+  [[nodiscard]] result<std::string> string_field(const char* key) const {
+    auto it = j.find(key);
+    if (it == j.end()) return fail(errc::corrupt_file, w + ": the metadata has no \"" + key + "\"");
+    if (!it->is_string()) return fail(errc::corrupt_file, w + ": metadata \"" + key + "\" must be a string");
+    return it->get<std::string>();
+  }
+  [[nodiscard]] result<bool> bool_field(const char* key) const {
+    auto it = j.find(key);
+    if (it == j.end()) return fail(errc::corrupt_file, w + ": the metadata has no \"" + key + "\"");
+    if (!it->is_boolean()) return fail(errc::corrupt_file, w + ": metadata \"" + key + "\" must be true or false");
+    return it->get<bool>();
+  }
+  /// "shape": positive integers, at least 2 of them, whose matrix shape does not overflow.
+  [[nodiscard]] result<std::vector<std::uint64_t>> shape_field() const {
+    auto sh = j.find("shape");
+    if (sh == j.end() || !sh->is_array())
+      return fail(errc::corrupt_file, w + ": metadata \"shape\" is missing or not an array");
+    std::vector<std::uint64_t> shape;
+    for (auto const& e : *sh) {
+      if (!e.is_number_unsigned() || e.get<std::uint64_t>() == 0)
+        return fail(errc::corrupt_file, w + ": metadata \"shape\" must hold positive integers");
+      shape.push_back(e.get<std::uint64_t>());
+    }
+    return shape;
+  }
+  /// "layout": "oihw" or "ohwi".
+  [[nodiscard]] result<reduction_order> order_field() const {
+    auto layout = string_field("layout");
+    if (!layout) return tl::unexpected(layout.error());
+    auto order = parse_reduction_order(*layout);
+    if (!order) return fail(errc::corrupt_file, w + ": layout '" + *layout + "' is not \"oihw\" or \"ohwi\"");
+    return *order;
+  }
+};
+
+/// Checks the method string of a VQ layer against its N:M pattern: "kmeans" is dense VQ, "mvq" is N:M + masked
+/// k-means; "gptvq" and "vq4dit" (output-aware VQ) may be either.
+inline result<void> check_method(std::string_view method, nm_pattern nm, std::string_view where) {
+  if (method != "kmeans" && method != "mvq" && method != "gptvq" && method != "vq4dit")
+    return fail(errc::invalid_argument, std::string(where) + ": method '" + std::string(method) +
+                                            "' is not \"kmeans\", \"mvq\", \"gptvq\" or \"vq4dit\"");
+  if ((method == "kmeans" && !nm.dense()) || (method == "mvq" && nm.dense()))
     return fail(errc::invalid_argument, std::string(where) + ": method \"" + std::string(method) +
                                             "\" needs " + (nm.dense() ? "an N:M pattern" : "a dense pattern (n = m = 0)") +
                                             ", got " + to_string(nm));
@@ -182,20 +264,9 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return fail(errc::corrupt_file, w + ": the metadata entry is not a JSON object");
-  auto uint_field = [&](const char* key, std::uint64_t max) -> result<std::uint64_t> {
-    auto it = j.find(key);
-    if (it == j.end()) return fail(errc::corrupt_file, w + ": the metadata has no \"" + key + "\"");
-    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > max)
-      return fail(errc::corrupt_file, w + ": metadata \"" + key + "\" must be an integer in [0, " +
-                                          std::to_string(max) + "]");
-    return it->get<std::uint64_t>();
-  };
-  auto string_field = [&](const char* key) -> result<std::string> {
-    auto it = j.find(key);
-    if (it == j.end()) return fail(errc::corrupt_file, w + ": the metadata has no \"" + key + "\"");
-    if (!it->is_string()) return fail(errc::corrupt_file, w + ": metadata \"" + key + "\" must be a string");
-    return it->get<std::string>();
-  };
+  const detail::metadata_fields fields{j, w};
+  auto uint_field = [&](const char* key, std::uint64_t max) { return fields.uint_field(key, max); };
+  auto string_field = [&](const char* key) { return fields.string_field(key); };
   mvq_layer_info info;
   info.name = std::string(name);
   compressed_layout l;
@@ -223,10 +294,8 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
                                         std::to_string(l.index_bits()));
   if (auto r = detail::check_method(info.method, l.nm, w); !r) return fail(errc::corrupt_file, r.error().message);
 
-  auto layout = string_field("layout");
-  if (!layout) return tl::unexpected(layout.error());
-  auto order = parse_reduction_order(*layout);
-  if (!order) return fail(errc::corrupt_file, w + ": layout '" + *layout + "' is not \"oihw\" or \"ohwi\"");
+  auto order = fields.order_field();
+  if (!order) return tl::unexpected(order.error());
   l.order = *order;
   auto enc_s = string_field("mask_encoding");
   if (!enc_s) return tl::unexpected(enc_s.error());
@@ -243,14 +312,9 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
   if (!cb) return fail(errc::corrupt_file, w + ": codebook_dtype '" + *cb_s + "' is not \"f32\", \"f16\" or \"i8\"");
   l.codebook = *cb;
 
-  auto sh = j.find("shape");
-  if (sh == j.end() || !sh->is_array())
-    return fail(errc::corrupt_file, w + ": metadata \"shape\" is missing or not an array");
-  for (auto const& e : *sh) {
-    if (!e.is_number_unsigned() || e.get<std::uint64_t>() == 0)
-      return fail(errc::corrupt_file, w + ": metadata \"shape\" must hold positive integers");
-    info.shape.push_back(e.get<std::uint64_t>());
-  }
+  auto shape = fields.shape_field();
+  if (!shape) return tl::unexpected(shape.error());
+  info.shape = std::move(*shape);
   auto rc = matrix_shape(info.shape, w);
   if (!rc) return fail(errc::corrupt_file, rc.error().message);
   l.rows = rc->first;
@@ -265,6 +329,96 @@ inline result<void> check_method(std::string_view method, nm_pattern nm, std::st
   if (auto r = validate(l); !r) return fail(errc::corrupt_file, w + ": " + r.error().message);
   return std::pair{std::move(info), l};
 }
+
+/// The kind of the layer whose metadata JSON is `text`: "kind" absent or "vq" is VQ, "scalar" is scalar; anything
+/// else, or text that is not a JSON object, is an error prefixed with `where`.
+[[nodiscard]] inline result<layer_kind> parse_layer_kind(std::string_view text, std::string_view where) {
+  const std::string w(where);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(errc::corrupt_file, w + ": the metadata entry is not a JSON object");
+  auto it = j.find("kind");
+  if (it == j.end()) return layer_kind::vq;
+  if (it->is_string() && it->get<std::string>() == "vq") return layer_kind::vq;
+  if (it->is_string() && it->get<std::string>() == "scalar") return layer_kind::scalar;
+  return fail(errc::corrupt_file, w + ": metadata \"kind\" must be \"vq\" or \"scalar\", got " +
+                                      it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+/// The JSON text of `__metadata__["mvq:<name>"]` for a scalar layer.
+[[nodiscard]] inline std::string scalar_layer_metadata_json(mvq_layer_info const& info, scalar_layout const& l) {
+  nlohmann::ordered_json j;
+  j["kind"] = "scalar";
+  j["method"] = info.method;
+  j["bits"] = l.bits;
+  j["group"] = l.group;
+  j["symmetric"] = l.symmetric;
+  j["shape"] = info.shape;
+  j["layout"] = std::string(to_string(l.order));
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+/// Parses and checks one scalar layer's metadata JSON (everything that does not need the tensors): "kind" is
+/// "scalar", the method "gptq" or "rtn", bits in 2…8, group 0 or a divisor of the reduction length.
+[[nodiscard]] inline result<std::pair<mvq_layer_info, scalar_layout>> parse_scalar_layer_metadata(
+    std::string_view name, std::string_view text, std::string_view where) {
+  const std::string w(where);
+  auto kind = parse_layer_kind(text, where);
+  if (!kind) return tl::unexpected(kind.error());
+  if (*kind != layer_kind::scalar) return fail(errc::corrupt_file, w + ": metadata \"kind\" is not \"scalar\"");
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  const detail::metadata_fields fields{j, w};
+  mvq_layer_info info;
+  info.name = std::string(name);
+  auto method = fields.string_field("method");
+  if (!method) return tl::unexpected(method.error());
+  info.method = *method;
+  if (auto r = detail::check_scalar_method(info.method, w); !r) return fail(errc::corrupt_file, r.error().message);
+  scalar_layout l;
+  auto bits = fields.uint_field("bits", max_scalar_bits, min_scalar_bits);
+  if (!bits) return tl::unexpected(bits.error());
+  l.bits = static_cast<std::uint8_t>(*bits);  // ≤ 8
+  auto group = fields.uint_field("group", std::numeric_limits<std::uint32_t>::max());
+  if (!group) return tl::unexpected(group.error());
+  l.group = static_cast<std::uint32_t>(*group);
+  auto sym = fields.bool_field("symmetric");
+  if (!sym) return tl::unexpected(sym.error());
+  l.symmetric = *sym;
+  auto order = fields.order_field();
+  if (!order) return tl::unexpected(order.error());
+  l.order = *order;
+  auto shape = fields.shape_field();
+  if (!shape) return tl::unexpected(shape.error());
+  info.shape = std::move(*shape);
+  auto rc = matrix_shape(info.shape, w);
+  if (!rc) return fail(errc::corrupt_file, rc.error().message);
+  l.rows = rc->first;
+  l.cols = rc->second;
+  if (auto r = validate(l); !r) return fail(errc::corrupt_file, w + ": " + r.error().message);
+  return std::pair{std::move(info), l};
+}
+
+/// One scalar-quantized layer of an opened `.mvq.safetensors` file: the codes and zero points are views into the
+/// file's bytes (no copy), the scales are decoded into owned fp32 values.
+struct mvq_scalar_layer {
+  mvq_layer_info info;
+  scalar_layout layout;
+  std::span<const std::uint8_t> codes;   ///< into the file
+  std::vector<float> scales;             ///< rows × groups_per_row
+  std::span<const std::uint8_t> zeros;   ///< into the file (empty when symmetric)
+
+  /// The layer as the view every consumer takes.
+  [[nodiscard]] scalar_matrix_view view() const noexcept { return {layout, codes, scales, zeros}; }
+  /// An owning copy.
+  [[nodiscard]] scalar_matrix to_matrix() const {
+    return {layout, {codes.begin(), codes.end()}, scales, {zeros.begin(), zeros.end()}};
+  }
+  /// Dense fp32 weights in the original tensor's shape and (row-major) element order.
+  [[nodiscard]] std::vector<float> decompress_dense() const {
+    auto m = mvq::decompress(view());
+    return from_reduction_order(m, info.shape, layout.order);
+  }
+};
 
 /// One compressed layer of an opened `.mvq.safetensors` file: the indices and masks are views into the file's
 /// bytes (no copy), the codebook is decoded into owned fp32 values (and int8 values for an I8 codebook).
@@ -322,16 +476,28 @@ public:
     for (auto const& [key, value] : md) {
       if (!key.starts_with(mvq_layer_key_prefix)) continue;
       std::string name = key.substr(mvq_layer_key_prefix.size());
+      auto kind = parse_layer_kind(value, fname + ": layer '" + name + "'");
+      if (!kind) return tl::unexpected(kind.error());
+      if (*kind == layer_kind::scalar) {
+        auto layer = out.load_scalar_layer(name, value);
+        if (!layer) return tl::unexpected(layer.error());
+        detail::scalar_tensor_names tn(name);
+        owned.insert({tn.codes, tn.scales, tn.zeros});
+        out.scalar_layers_.push_back(std::move(*layer));
+        continue;
+      }
       auto layer = out.load_layer(name, value);
       if (!layer) return tl::unexpected(layer.error());
       detail::layer_tensor_names tn(name);
       owned.insert({tn.codebook, tn.scale, tn.indices, tn.mask});
       out.layers_.push_back(std::move(*layer));
     }
-    // Layers in file order of their indices tensor, so readers see the original tensor order.
+    // Layers in file order of their indices (codes) tensor, so readers see the original tensor order.
     std::sort(out.layers_.begin(), out.layers_.end(), [](mvq_layer const& a, mvq_layer const& b) {
       return a.indices.data() < b.indices.data();
     });
+    std::sort(out.scalar_layers_.begin(), out.scalar_layers_.end(),
+              [](mvq_scalar_layer const& a, mvq_scalar_layer const& b) { return a.codes.data() < b.codes.data(); });
     for (auto const& t : f.tensors())
       if (!owned.contains(t.name)) out.dense_.push_back(&t);
     return out;
@@ -339,13 +505,28 @@ public:
 
   /// The underlying safetensors file.
   [[nodiscard]] const safetensors_file& file() const noexcept { return *file_; }
-  /// The compressed layers, in the file order of their tensors.
+  /// The VQ layers, in the file order of their tensors.
   [[nodiscard]] std::span<const mvq_layer> layers() const noexcept { return layers_; }
-  /// The layer named `name`, or nullptr.
+  /// The scalar-quantized layers, in the file order of their tensors.
+  [[nodiscard]] std::span<const mvq_scalar_layer> scalar_layers() const noexcept { return scalar_layers_; }
+  /// The VQ layer named `name`, or nullptr.
   [[nodiscard]] const mvq_layer* find(std::string_view name) const noexcept {
     for (auto const& l : layers_)
       if (l.info.name == name) return &l;
     return nullptr;
+  }
+  /// The scalar layer named `name`, or nullptr.
+  [[nodiscard]] const mvq_scalar_layer* find_scalar(std::string_view name) const noexcept {
+    for (auto const& l : scalar_layers_)
+      if (l.info.name == name) return &l;
+    return nullptr;
+  }
+  /// The dense fp32 weights of compressed layer `name` of either kind, in the original tensor's shape and
+  /// element order; not_found when no layer has that name.
+  [[nodiscard]] result<std::vector<float>> decompress_dense(std::string_view name) const {
+    if (auto const* l = find(name)) return l->decompress_dense();
+    if (auto const* l = find_scalar(name)) return l->decompress_dense();
+    return fail(errc::not_found, file_->name() + ": no compressed layer '" + std::string(name) + "'");
   }
   /// Tensors that are not part of a compressed layer (stored unchanged), in file order.
   [[nodiscard]] std::span<const tensor_info* const> dense_tensors() const noexcept { return dense_; }
@@ -360,6 +541,76 @@ public:
 private:
   mvq_file() = default;
 
+  /// The bytes of layer tensor `tname`, which must exist with exactly this dtype and shape.
+  result<std::span<const std::byte>> layer_tensor(std::string const& where, std::string const& tname, dtype want,
+                                                  std::vector<std::uint64_t> const& shape) const {
+    auto const& f = *file_;
+    const tensor_info* t = f.find(tname);
+    if (!t) return fail(errc::corrupt_file, where + ": tensor '" + tname + "' is missing");
+    if (t->type != want)
+      return fail(errc::corrupt_file, where + ": tensor '" + tname + "' has dtype " +
+                                          std::string(dtype_name(t->type)) + ", expected " +
+                                          std::string(dtype_name(want)));
+    if (t->shape != shape)
+      return fail(errc::corrupt_file, where + ": tensor '" + tname + "' has shape " +
+                                          detail::shape_string(t->shape) + ", the metadata implies " +
+                                          detail::shape_string(shape));
+    auto bytes = f.data(*t);
+    std::uint64_t n = 1;
+    for (auto s : shape) n *= s;
+    if (bytes.size() != n * dtype_size(want))
+      return fail(errc::corrupt_file, where + ": tensor '" + tname + "' holds " + std::to_string(bytes.size()) +
+                                          " bytes, its shape needs " + std::to_string(n * dtype_size(want)));
+    return bytes;
+  }
+  /// An error when tensor `tname` is stored although the layer has no such part.
+  result<void> layer_tensor_absent(std::string const& where, std::string const& tname, const char* why) const {
+    if (file_->find(tname)) return fail(errc::corrupt_file, where + ": unexpected tensor '" + tname + "' (" + why + ")");
+    return {};
+  }
+
+  result<mvq_scalar_layer> load_scalar_layer(std::string const& name, std::string const& json) const {
+    auto const& f = *file_;
+    const std::string where = f.name() + ": layer '" + name + "'";
+    auto meta = parse_scalar_layer_metadata(name, json, where);
+    if (!meta) return tl::unexpected(meta.error());
+    mvq_scalar_layer L;
+    L.info = std::move(meta->first);
+    L.layout = meta->second;
+    auto const& l = L.layout;
+    detail::scalar_tensor_names tn(name);
+    if (f.find(name))
+      return fail(errc::corrupt_file, where + ": a dense tensor with the layer's own name is also stored");
+    auto codes = layer_tensor(where, tn.codes, dtype::u8, {l.rows, l.code_bytes_per_row()});
+    if (!codes) return tl::unexpected(codes.error());
+    L.codes = {reinterpret_cast<const std::uint8_t*>(codes->data()), codes->size()};
+    auto scales = layer_tensor(where, tn.scales, dtype::f32, {l.rows, l.groups_per_row()});
+    if (!scales) return tl::unexpected(scales.error());
+    L.scales.resize(l.groups());
+    for (std::size_t i = 0; i < L.scales.size(); ++i) {
+      L.scales[i] = detail::load_f32_le(scales->data() + 4 * i);
+      if (!std::isfinite(L.scales[i]) || !(L.scales[i] > 0.0f))
+        return fail(errc::corrupt_file, where + ": tensor '" + tn.scales + "' entry " + std::to_string(i) + " (row " +
+                                            std::to_string(i / l.groups_per_row()) + ", group " +
+                                            std::to_string(i % l.groups_per_row()) + ") is " +
+                                            std::to_string(L.scales[i]) + ", not finite and positive");
+    }
+    if (!l.symmetric) {
+      auto zeros = layer_tensor(where, tn.zeros, dtype::u8, {l.rows, l.groups_per_row()});
+      if (!zeros) return tl::unexpected(zeros.error());
+      L.zeros = {reinterpret_cast<const std::uint8_t*>(zeros->data()), zeros->size()};
+      for (std::size_t i = 0; i < L.zeros.size(); ++i)
+        if (L.zeros[i] > l.max_code())
+          return fail(errc::corrupt_file, where + ": tensor '" + tn.zeros + "' entry " + std::to_string(i) +
+                                              " is " + std::to_string(L.zeros[i]) + ", not below 2^bits = " +
+                                              std::to_string(l.max_code() + 1));
+    } else if (auto r = layer_tensor_absent(where, tn.zeros, "a symmetric layer has no zero points"); !r) {
+      return tl::unexpected(r.error());
+    }
+    if (auto r = validate(L.view()); !r) return fail(errc::corrupt_file, where + ": " + r.error().message);
+    return L;
+  }
+
   result<mvq_layer> load_layer(std::string const& name, std::string const& json) const {
     auto const& f = *file_;
     const std::string where = f.name() + ": layer '" + name + "'";
@@ -373,30 +624,10 @@ private:
     if (f.find(name))
       return fail(errc::corrupt_file, where + ": a dense tensor with the layer's own name is also stored");
 
-    auto tensor = [&](std::string const& tname, dtype want, std::vector<std::uint64_t> shape)
-        -> result<std::span<const std::byte>> {
-      const tensor_info* t = f.find(tname);
-      if (!t) return fail(errc::corrupt_file, where + ": tensor '" + tname + "' is missing");
-      if (t->type != want)
-        return fail(errc::corrupt_file, where + ": tensor '" + tname + "' has dtype " +
-                                            std::string(dtype_name(t->type)) + ", expected " +
-                                            std::string(dtype_name(want)));
-      if (t->shape != shape)
-        return fail(errc::corrupt_file, where + ": tensor '" + tname + "' has shape " +
-                                            detail::shape_string(t->shape) + ", the metadata implies " +
-                                            detail::shape_string(shape));
-      auto bytes = f.data(*t);
-      std::uint64_t n = 1;
-      for (auto s : shape) n *= s;
-      if (bytes.size() != n * dtype_size(want))
-        return fail(errc::corrupt_file, where + ": tensor '" + tname + "' holds " + std::to_string(bytes.size()) +
-                                            " bytes, its shape needs " + std::to_string(n * dtype_size(want)));
-      return bytes;
+    auto tensor = [&](std::string const& tname, dtype want, std::vector<std::uint64_t> const& shape) {
+      return layer_tensor(where, tname, want, shape);
     };
-    auto absent = [&](std::string const& tname, const char* why) -> result<void> {
-      if (f.find(tname)) return fail(errc::corrupt_file, where + ": unexpected tensor '" + tname + "' (" + why + ")");
-      return {};
-    };
+    auto absent = [&](std::string const& tname, const char* why) { return layer_tensor_absent(where, tname, why); };
 
     const std::size_t n_cb = std::size_t{l.k()} * l.d();
     const dtype cb_type = l.codebook == codebook_dtype::f32 ? dtype::f32
@@ -458,6 +689,7 @@ private:
 
   std::unique_ptr<safetensors_file> file_;  // heap-held so the layers' spans survive moves of mvq_file
   std::vector<mvq_layer> layers_;
+  std::vector<mvq_scalar_layer> scalar_layers_;
   std::vector<const tensor_info*> dense_;
 };
 
@@ -530,6 +762,34 @@ public:
       if (auto r = out_.add(tn.mask, dtype::u8, {l.rows, l.mask_bytes_per_row()}, detail::as_bytes_u8(m.masks)); !r)
         return r;
     out_.set_metadata(std::string(mvq_layer_key_prefix) + info.name, layer_metadata_json(info, l));
+    return {};
+  }
+
+  /// Adds scalar-quantized layer `info.name`. `m` must be valid (`validate(m)`), its rows × cols must match the
+  /// shape, and the method must be "gptq" or "rtn".
+  [[nodiscard]] result<void> add_scalar_layer(mvq_layer_info const& info, scalar_matrix_view const& m) {
+    const std::string where = "layer '" + info.name + "'";
+    if (auto r = validate(m); !r) return fail(r.error().code, where + ": " + r.error().message);
+    if (auto r = detail::check_scalar_method(info.method, where); !r) return r;
+    auto rc = matrix_shape(info.shape, where);
+    if (!rc) return tl::unexpected(rc.error());
+    if (rc->first != m.layout.rows || rc->second != m.layout.cols)
+      return fail(errc::shape_mismatch, where + ": shape " + detail::shape_string(info.shape) + " is " +
+                                            std::to_string(rc->first) + " × " + std::to_string(rc->second) +
+                                            ", the scalar matrix is " + std::to_string(m.layout.rows) + " × " +
+                                            std::to_string(m.layout.cols));
+    if (rc->first == 0 || rc->second == 0) return fail(errc::shape_mismatch, where + ": the shape has no elements");
+    auto const& l = m.layout;
+    detail::scalar_tensor_names tn(info.name);
+    // All names are reserved even when a tensor is absent: the reader rejects a stray one.
+    if (auto r = reserve({info.name, tn.codes, tn.scales, tn.zeros}); !r) return r;
+    if (auto r = out_.add(tn.codes, dtype::u8, {l.rows, l.code_bytes_per_row()}, detail::as_bytes_u8(m.codes)); !r)
+      return r;
+    if (auto r = out_.add_f32(tn.scales, {l.rows, l.groups_per_row()}, m.scales); !r) return r;
+    if (!l.symmetric)
+      if (auto r = out_.add(tn.zeros, dtype::u8, {l.rows, l.groups_per_row()}, detail::as_bytes_u8(m.zeros)); !r)
+        return r;
+    out_.set_metadata(std::string(mvq_layer_key_prefix) + info.name, scalar_layer_metadata_json(info, l));
     return {};
   }
 

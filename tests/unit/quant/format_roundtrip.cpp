@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <random>
@@ -381,5 +383,248 @@ TEST_CASE("corrupt int8 and bitmap layers are rejected", "[format]") {
     REQUIRE_FALSE(f);
     INFO(f.error().what());
     CHECK(f.error().message.find(mu.expect) != std::string::npos);
+  }
+}
+
+namespace {
+
+// A random valid scalar matrix: random codes, positive scales, zero points < 2^bits when affine.
+scalar_matrix random_scalar(scalar_layout l, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto m = scalar_matrix::allocate(l).value();
+  for (std::size_t r = 0; r < l.rows; ++r) {
+    auto row = std::span(m.codes).subspan(r * l.code_bytes_per_row(), l.code_bytes_per_row());
+    for (std::size_t c = 0; c < l.cols; ++c) write_bits(row, c, l.bits, static_cast<std::uint32_t>(rng() % (l.max_code() + 1)));
+  }
+  for (auto& s : m.scales) s = 0.001f * static_cast<float>(1 + rng() % 1000);
+  for (auto& z : m.zeros) z = static_cast<std::uint8_t>(rng() % (l.max_code() + 1));
+  REQUIRE(validate(m.view()));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("scalar layer metadata JSON names its kind and every parameter", "[format]") {
+  scalar_layout l{.rows = 8, .cols = 96, .bits = 3, .group = 32, .symmetric = false, .order = reduction_order::ohwi};
+  mvq_layer_info info{"conv", "gptq", {8, 6, 4, 4}};
+  CHECK(scalar_layer_metadata_json(info, l) ==
+        R"({"kind":"scalar","method":"gptq","bits":3,"group":32,"symmetric":false,"shape":[8,6,4,4],"layout":"ohwi"})");
+  auto back = parse_scalar_layer_metadata("conv", scalar_layer_metadata_json(info, l), "x");
+  REQUIRE(back);
+  CHECK(back->second == l);
+  CHECK(back->first.shape == info.shape);
+  CHECK(back->first.method == "gptq");
+  CHECK(parse_layer_kind(scalar_layer_metadata_json(info, l), "x").value() == layer_kind::scalar);
+  // Files written before scalar layers existed carry no "kind": VQ.
+  CHECK(parse_layer_kind(R"({"method":"mvq"})", "x").value() == layer_kind::vq);
+  CHECK(parse_layer_kind(R"({"kind":"vq"})", "x").value() == layer_kind::vq);
+  CHECK_FALSE(parse_layer_kind(R"({"kind":"pq"})", "x"));
+  CHECK_FALSE(parse_layer_kind(R"({"kind":3})", "x"));
+}
+
+TEST_CASE("format round trip: scalar layers of every width next to VQ layers and dense tensors", "[format]") {
+  struct scalar_case {
+    std::vector<std::uint64_t> shape;
+    unsigned bits;
+    std::uint32_t group;
+    bool symmetric;
+  };
+  const std::vector<scalar_case> cases{
+      {{5, 3, 3, 3}, 2, 0, true},    // conv, 27 columns: 54 bits → 7 bytes per row, one scale per row
+      {{7, 13}, 3, 0, false},        // odd row, 3-bit codes across bytes, affine
+      {{4, 64}, 4, 32, true},        // two nibbles per byte, 2 groups
+      {{3, 2, 5, 1}, 5, 5, false},   // conv, groups of 5
+      {{6, 48}, 6, 16, false},
+      {{2, 9}, 7, 3, true},
+      {{9, 32}, 8, 8, false},        // one byte per code
+  };
+  auto dir = mvq_test::scratch_dir("format_scalar");
+  std::uint32_t seed = 100;
+  for (auto order : {reduction_order::oihw, reduction_order::ohwi}) {
+    mvq_writer w;
+    REQUIRE(w.set_metadata("source", "scalar test"));
+    std::vector<scalar_matrix> mats;
+    std::vector<mvq_layer_info> infos;
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      auto const& c = cases[i];
+      auto rc = matrix_shape(c.shape, "t").value();
+      scalar_layout l{rc.first, rc.second, static_cast<std::uint8_t>(c.bits), c.group, c.symmetric, order};
+      mats.push_back(random_scalar(l, seed++));
+      infos.push_back({"s" + std::to_string(i), i % 2 ? "rtn" : "gptq", c.shape});
+      REQUIRE(w.add_scalar_layer(infos.back(), mats.back().view()));
+    }
+    compressed_layout vl{.rows = 4, .cols = 16, .vq = {16, 8}, .order = order};
+    auto vq = random_matrix(vl, seed++);
+    REQUIRE(w.add_layer({"vq", "kmeans", {4, 16}}, vq.view()));
+    std::vector<float> bias{1.5f, -2.0f};
+    REQUIRE(w.add_tensor("bias", dtype::f32, {2}, bytes_of(bias)));
+    auto path = dir / ("scalar_" + std::string(to_string(order)) + ".mvq.safetensors");
+    REQUIRE(w.write(path));
+    for (auto mode : {open_mode::map, open_mode::read}) {
+      auto f = mvq_file::open(path, mode);
+      REQUIRE(f);
+      REQUIRE(f->scalar_layers().size() == cases.size());
+      REQUIRE(f->layers().size() == 1);
+      REQUIRE(f->dense_tensors().size() == 1);
+      for (std::size_t i = 0; i < cases.size(); ++i) {
+        INFO("layer " << i);
+        CHECK(f->scalar_layers()[i].info.name == infos[i].name);  // file order
+        const mvq_scalar_layer* L = f->find_scalar(infos[i].name);
+        REQUIRE(L);
+        CHECK(f->find(infos[i].name) == nullptr);
+        CHECK(L->info.method == infos[i].method);
+        CHECK(L->info.shape == infos[i].shape);
+        CHECK(L->layout == mats[i].layout);
+        CHECK(std::vector<std::uint8_t>(L->codes.begin(), L->codes.end()) == mats[i].codes);
+        CHECK(L->scales == mats[i].scales);
+        CHECK(std::vector<std::uint8_t>(L->zeros.begin(), L->zeros.end()) == mats[i].zeros);
+        CHECK(L->to_matrix().codes == mats[i].codes);
+        auto dense = from_reduction_order(decompress(mats[i].view()), infos[i].shape, order);
+        CHECK(L->decompress_dense() == dense);
+        CHECK(f->decompress_dense(infos[i].name).value() == dense);
+      }
+      CHECK(f->decompress_dense("vq").value() == decompress(vq.view()));
+      auto missing = f->decompress_dense("nope");
+      REQUIRE_FALSE(missing);
+      CHECK(missing.error().code == errc::not_found);
+      CHECK(f->user_metadata() == std::map<std::string, std::string>{{"source", "scalar test"}});
+    }
+  }
+}
+
+TEST_CASE("format writer rejects inconsistent scalar layers", "[format]") {
+  scalar_layout l{.rows = 4, .cols = 16, .bits = 3, .group = 8, .symmetric = false};
+  auto m = random_scalar(l, 9);
+  mvq_writer w;
+  CHECK_FALSE(w.add_scalar_layer({"x", "mvq", {4, 16}}, m.view()));    // not a scalar method
+  CHECK_FALSE(w.add_scalar_layer({"x", "gptq", {4, 15}}, m.view()));   // shape ≠ matrix
+  CHECK_FALSE(w.add_scalar_layer({"x", "gptq", {64}}, m.view()));      // 1 dim
+  auto bad = m;
+  bad.zeros[3] = 8;  // ≥ 2^3
+  CHECK_FALSE(w.add_scalar_layer({"x", "gptq", {4, 16}}, bad.view()));
+  bad = m;
+  bad.scales.pop_back();
+  CHECK_FALSE(w.add_scalar_layer({"x", "gptq", {4, 16}}, bad.view()));
+  REQUIRE(w.add_scalar_layer({"x", "gptq", {4, 2, 8}}, m.view()));
+  std::vector<std::byte> b(4);
+  CHECK_FALSE(w.add_tensor("x.zeros", dtype::f32, {1}, b));
+  CHECK_FALSE(w.add_scalar_layer({"x", "rtn", {4, 16}}, m.view()));
+  CHECK_FALSE(w.add_layer({"x", "kmeans", {4, 16}}, random_matrix({.rows = 4, .cols = 16, .vq = {16, 8}}, 1).view()));
+}
+
+namespace {
+
+nlohmann::ordered_json good_scalar_meta() {
+  return nlohmann::ordered_json::parse(
+      R"({"kind":"scalar","method":"gptq","bits":3,"group":4,"symmetric":false,"shape":[2,8],"layout":"oihw"})");
+}
+
+// Layer "s": 3-bit affine codes, groups of 4, 2 × 8: 3 code bytes per row, 2 scales and zero points per row.
+file_spec good_scalar_spec(nlohmann::ordered_json meta = good_scalar_meta()) {
+  file_spec s;
+  s.metadata["mvq_format"] = "1";
+  s.metadata["mvq:s"] = meta.dump();
+  // row 0 codes 0..7 (3 bits each, LSB first): 0x88 0xC6 0xFA; row 1 all 7s: 0xFF 0xFF 0xFF
+  s.tensors["s.codes"] = {dtype::u8, {2, 3},
+                          {std::byte{0x88}, std::byte{0xC6}, std::byte{0xFA}, std::byte{0xFF}, std::byte{0xFF},
+                           std::byte{0xFF}}};
+  s.tensors["s.scales"] = {dtype::f32, {2, 2}, bytes_of(std::vector<float>{0.5f, 0.25f, 1.0f, 2.0f})};
+  s.tensors["s.zeros"] = {dtype::u8, {2, 2}, {std::byte{4}, std::byte{0}, std::byte{7}, std::byte{3}}};
+  s.tensors["bias"] = {dtype::f32, {1}, bytes_of(std::vector<float>{1.0f})};
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("corrupt scalar layers are rejected with a message naming file, layer, tensor and problem", "[format]") {
+  auto dir = mvq_test::scratch_dir("format_corrupt_scalar");
+  auto path = dir / "s.mvq.safetensors";
+  {
+    auto f = open_spec(good_scalar_spec(), path);
+    REQUIRE(f);  // the unmodified spec is valid, so every rejection below is caused by its mutation
+    REQUIRE(f->scalar_layers().size() == 1);
+    REQUIRE(f->layers().empty());
+    // row 0: codes 0..7; group 0 (scale 0.5, zero 4), group 1 (scale 0.25, zero 0); row 1: codes 7, zeros 7 and 3
+    CHECK(f->scalar_layers()[0].decompress_dense() ==
+          std::vector<float>{-2.0f, -1.5f, -1.0f, -0.5f, 1.0f, 1.25f, 1.5f, 1.75f, 0, 0, 0, 0, 8, 8, 8, 8});
+  }
+  struct mutation {
+    const char* name;
+    std::function<void(file_spec&)> apply;
+    const char* expect;
+  };
+  auto meta_with = [](const char* key, nlohmann::ordered_json v) {
+    return [=](file_spec& s) {
+      auto m = good_scalar_meta();
+      if (v.is_discarded()) m.erase(key);
+      else m[key] = v;
+      s.metadata["mvq:s"] = m.dump();
+    };
+  };
+  const nlohmann::ordered_json erase(nlohmann::ordered_json::value_t::discarded);
+  const std::vector<mutation> muts{
+      {"kind unknown", meta_with("kind", "pq"), "\"kind\" must be \"vq\" or \"scalar\""},
+      {"bits 9", meta_with("bits", 9), "\"bits\" must be an integer in [2, 8]"},
+      {"bits 1", meta_with("bits", 1), "\"bits\" must be an integer in [2, 8]"},
+      {"bits missing", meta_with("bits", erase), "no \"bits\""},
+      {"bits string", meta_with("bits", "3"), "\"bits\" must be an integer"},
+      {"group not dividing", meta_with("group", 3), "group of 3 columns does not divide the row length 8"},
+      {"group negative", meta_with("group", -4), "\"group\" must be an integer"},
+      {"symmetric missing", meta_with("symmetric", erase), "no \"symmetric\""},
+      {"symmetric not bool", meta_with("symmetric", 1), "\"symmetric\" must be true or false"},
+      {"method kmeans", meta_with("method", "kmeans"), "method 'kmeans' is not \"gptq\" or \"rtn\""},
+      {"layout unknown", meta_with("layout", "hwio"), "layout 'hwio'"},
+      {"shape 1-D", meta_with("shape", nlohmann::ordered_json::array({16})), "at least 2 dims"},
+      {"shape not matching", meta_with("shape", nlohmann::ordered_json::array({2, 12})), "'s.codes' has shape"},
+      {"shape overflow", meta_with("shape", nlohmann::ordered_json::array({1ull << 40, 1ull << 40})), "overflow"},
+      {"codes truncated", [](file_spec& s) {
+         auto& t = s.tensors["s.codes"]; t.shape = {2, 2}; t.data.resize(4); }, "'s.codes' has shape [2, 2]"},
+      {"codes missing", [](file_spec& s) { s.tensors.erase("s.codes"); }, "'s.codes' is missing"},
+      {"codes wrong dtype", [](file_spec& s) { s.tensors["s.codes"].type = dtype::i8; }, "has dtype I8"},
+      {"scales wrong shape", [](file_spec& s) { s.tensors["s.scales"].shape = {4}; }, "'s.scales' has shape [4]"},
+      {"scales one per row", [](file_spec& s) {
+         s.tensors["s.scales"] = {dtype::f32, {2, 1}, bytes_of(std::vector<float>{1.0f, 1.0f})}; },
+       "'s.scales' has shape [2, 1]"},
+      {"scales F16", [](file_spec& s) {
+         auto& t = s.tensors["s.scales"]; t.type = dtype::f16; t.data.resize(8); }, "has dtype F16"},
+      {"scale NaN", [](file_spec& s) {
+         s.tensors["s.scales"].data = bytes_of(std::vector<float>{0.5f, std::nanf(""), 1.0f, 2.0f}); },
+       "'s.scales' entry 1 (row 0, group 1)"},
+      {"scale zero", [](file_spec& s) {
+         s.tensors["s.scales"].data = bytes_of(std::vector<float>{0.5f, 0.25f, 0.0f, 2.0f}); },
+       "not finite and positive"},
+      {"scale negative", [](file_spec& s) {
+         s.tensors["s.scales"].data = bytes_of(std::vector<float>{0.5f, 0.25f, 1.0f, -2.0f}); },
+       "not finite and positive"},
+      {"zero 8 at 3 bits", [](file_spec& s) { s.tensors["s.zeros"].data[2] = std::byte{8}; },
+       "'s.zeros' entry 2 is 8, not below 2^bits = 8"},
+      {"zeros missing", [](file_spec& s) { s.tensors.erase("s.zeros"); }, "'s.zeros' is missing"},
+      {"zeros wrong shape", [](file_spec& s) { s.tensors["s.zeros"].shape = {1, 4}; }, "'s.zeros' has shape"},
+      {"stray zeros when symmetric", meta_with("symmetric", true), "unexpected tensor 's.zeros'"},
+      {"dense tensor named like the layer", [](file_spec& s) { s.tensors["s"] = s.tensors["bias"]; }, "layer's own name"},
+  };
+  for (auto const& mu : muts) {
+    INFO(mu.name);
+    auto s = good_scalar_spec();
+    mu.apply(s);
+    auto f = open_spec(s, path);
+    REQUIRE_FALSE(f);
+    INFO(f.error().what());
+    CHECK(f.error().message.find(mu.expect) != std::string::npos);
+    CHECK(f.error().message.find(path.string()) != std::string::npos);
+    CHECK(f.error().message.find("layer 's'") != std::string::npos);
+  }
+  // A file cut short inside the codes: the safetensors reader refuses it before any layer is read.
+  {
+    auto good = good_scalar_spec();
+    REQUIRE(open_spec(good, path));
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::byte> bytes(raw.size());
+    std::memcpy(bytes.data(), raw.data(), raw.size());
+    REQUIRE(bytes.size() > 8);
+    bytes.resize(bytes.size() - 5);
+    auto st = safetensors_file::from_bytes(std::move(bytes), "cut.mvq.safetensors");
+    CHECK_FALSE(st);
   }
 }

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Output-aware compression on the shared pretrained weights, through `mvq compress --json`, written into
+docs/quality.md between the calibration markers.
+
+  python3 bench/calibration_study.py [--mvq build/release/examples/mvq_cli/mvq] [--models ../shared/models]
+                                     [--threads 2] [--quick]
+
+ppocr_det is calibrated with its calibration rows (ppocr_det_calib.safetensors); faceapi_resnet34 has no
+calibration data and runs in zero-data mode (H = I, so its "output SNR" is the weight SQNR).
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ap = argparse.ArgumentParser()
+ap.add_argument("--mvq", default=str(ROOT / "build/release/examples/mvq_cli/mvq"))
+ap.add_argument("--models", default=str(ROOT.parent / "shared/models"))
+ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--quick", action="store_true", help="fewer configurations (a smoke run; does not write the docs)")
+args = ap.parse_args()
+models = pathlib.Path(args.models)
+
+VQ = ["--codebook", "i8"]  # GPTVQ's int8 codebooks, for every VQ method alike
+# (label, arguments); pairs at matched bits/weight share a "tier".
+CONFIGS = [
+    ("kmeans K256 d4", 2, ["--method", "kmeans", "--k", "256", "--d", "4", *VQ]),
+    ("kmeans K256 d4 +ft", 2, ["--method", "kmeans", "--k", "256", "--d", "4", *VQ, "--finetune-codebook"]),
+    ("gptvq K256 d4", 2, ["--method", "gptvq", "--k", "256", "--d", "4", *VQ]),
+    ("gptvq K256 d4 +ft", 2, ["--method", "gptvq", "--k", "256", "--d", "4", *VQ, "--finetune-codebook"]),
+    ("vq4dit K256 d4", 2, ["--method", "vq4dit", "--k", "256", "--d", "4", *VQ]),
+    ("mvq 2:4 K256 d4", 2.75, ["--method", "mvq", "--nm", "2:4", "--k", "256", "--d", "4", *VQ]),
+    ("mvq 2:4 K256 d4 +ft", 2.75, ["--method", "mvq", "--nm", "2:4", "--k", "256", "--d", "4", *VQ, "--finetune-codebook"]),
+    ("gptvq 2:4 K256 d4", 2.75, ["--method", "gptvq", "--nm", "2:4", "--k", "256", "--d", "4", *VQ]),
+    ("kmeans K4096 d4", 3, ["--method", "kmeans", "--k", "4096", "--d", "4", *VQ]),
+    ("gptvq K4096 d4", 3, ["--method", "gptvq", "--k", "4096", "--d", "4", *VQ]),
+    ("gptvq K4096 d4 +ft", 3, ["--method", "gptvq", "--k", "4096", "--d", "4", *VQ, "--finetune-codebook"]),
+    ("gptq 3-bit", 3, ["--method", "gptq", "--bits", "3"]),
+    ("gptvq 2:4 K4096 d4", 3.75, ["--method", "gptvq", "--nm", "2:4", "--k", "4096", "--d", "4", *VQ]),
+    ("gptq 4-bit", 4, ["--method", "gptq", "--bits", "4"]),
+    ("gptq 4-bit g64", 4, ["--method", "gptq", "--bits", "4", "--group", "64"]),
+]
+if args.quick:
+    CONFIGS = [c for c in CONFIGS if c[0] in ("kmeans K256 d4", "gptvq K256 d4", "gptq 4-bit")]
+BUDGETS = [2.0, 2.5, 3.0, 4.0, 5.0, 6.0]
+BUDGET_METHOD = ["--method", "gptvq", "--k", "256", "--d", "4", *VQ]
+
+tmp = pathlib.Path(tempfile.mkdtemp(prefix="mvq_study_"))
+
+
+def compress(model, extra):
+    """Runs mvq compress --json; returns (report, wall seconds)."""
+    out = tmp / "out.mvq.safetensors"
+    cmd = [args.mvq, "compress", str(model), "-o", str(out), "--json", "--threads", str(args.threads), *extra]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    stdout, stderr = p.stdout, p.stderr
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {stderr}")
+    return json.loads(stdout), wall
+
+
+def peak_rss(model, extra):
+    """Peak resident memory (MiB) of one run, measured with wait4 on its own process."""
+    out = tmp / "rss.mvq.safetensors"
+    cmd = [args.mvq, "compress", str(model), "-o", str(out), "--threads", str(args.threads), *extra]
+    pid = os.fork()
+    if pid == 0:
+        os.close(1)
+        os.open(os.devnull, os.O_WRONLY)
+        os.execv(cmd[0], cmd)
+    _, status, ru = os.wait4(pid, 0)
+    return ru.ru_maxrss / 1024.0
+
+
+def fmt(v, digits=2):
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+runs = [
+    ("ppocr_det", models / "ppocr_det.safetensors", ["--calib", str(models / "ppocr_det_calib.safetensors")]),
+    ("faceapi_resnet34", models / "faceapi_resnet34.safetensors", ["--zero-data"]),
+]
+for _, path, _ in runs:
+    if not path.exists():
+        sys.exit(f"{path} is missing")
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
+load_before = os.getloadavg()[0]
+sections = []
+results = {}
+for name, path, calib in runs:
+    for label, tier, extra in CONFIGS:
+        rep, wall = compress(path, [*extra, *calib])
+        results[(name, label)] = (rep, wall)
+        print(f"{name} {label}: {rep['total']['bits_per_weight']:.3f} b/w, oSNR {rep['total']['output_snr_db']}, "
+              f"{wall:.1f} s", file=sys.stderr)
+
+# Pooled table.
+lines = ["| model | configuration | bits/weight | weight SQNR (dB) | output SNR (dB) | seconds |", "|---|---|---|---|---|---|"]
+for name, _, _ in runs:
+    for label, tier, _ in CONFIGS:
+        rep, wall = results[(name, label)]
+        t = rep["total"]
+        lines.append(f"| {name} | {label} | {t['bits_per_weight']:.3f} | {fmt(t['weight_sqnr_db'])} | "
+                     f"{fmt(t['output_snr_db'])} | {wall:.1f} |")
+sections.append(("Pooled over the compressed layers", "\n".join(lines)))
+
+# Per-layer output SNR on the calibrated model, and the gptvq-vs-kmeans count at equal bits.
+per_layer = ["| layer | shape | calibration | " + " | ".join(l for l, _, _ in CONFIGS) + " |",
+             "|---|---|---|" + "---|" * len(CONFIGS)]
+base = results[("ppocr_det", CONFIGS[0][0])][0]
+for i, layer in enumerate(base["layers"]):
+    cells = []
+    for label, _, _ in CONFIGS:
+        cells.append(fmt(results[("ppocr_det", label)][0]["layers"][i]["output_snr_db"]))
+    per_layer.append(f"| {layer['name']} | {layer['shape']} | {layer['calibration']} | " + " | ".join(cells) + " |")
+sections.append(("ppocr_det, output SNR (dB) per layer", "\n".join(per_layer)))
+
+verdict = []
+for a_label, b_label in [("gptvq K256 d4", "kmeans K256 d4"), ("gptvq K4096 d4", "kmeans K4096 d4")]:
+    if ("ppocr_det", a_label) not in results or ("ppocr_det", b_label) not in results:
+        continue
+    ra, rb = results[("ppocr_det", a_label)][0], results[("ppocr_det", b_label)][0]
+    calibrated = [i for i, l in enumerate(ra["layers"]) if l["calibration"] == "rows"]
+    wins = sum(1 for i in calibrated if ra["layers"][i]["output_snr_db"] > rb["layers"][i]["output_snr_db"])
+    gain = ra["total"]["output_snr_db"] - rb["total"]["output_snr_db"]
+    verdict.append(f"- {a_label} vs {b_label} ({ra['total']['bits_per_weight']:.3f} vs "
+                   f"{rb['total']['bits_per_weight']:.3f} bits/weight): higher output SNR on {wins} of "
+                   f"{len(calibrated)} calibrated layers; pooled {gain:+.2f} dB.")
+sections.append(("GPTVQ against k-means at equal bits (ppocr_det)", "\n".join(verdict)))
+
+# Mixed precision.
+if not args.quick:
+    mp = ["| budget (bits/weight) | achieved | output SNR (dB) | layers at the method | at 8-bit | dense |",
+          "|---|---|---|---|---|---|"]
+    calib = runs[0][2]
+    for b in BUDGETS:
+        rep, wall = compress(runs[0][1], [*BUDGET_METHOD, *calib, "--budget", str(b)])
+        kinds = [l["config"] for l in rep["layers"]]
+        n8 = sum(1 for k in kinds if k.startswith("gptq 8-bit"))
+        nd = sum(1 for k in kinds if k == "dense")
+        mp.append(f"| {b:.1f} | {rep['total']['bits_per_weight']:.3f} | {fmt(rep['total']['output_snr_db'])} | "
+                  f"{len(kinds) - n8 - nd} | {n8} | {nd} |")
+    sections.append(("Mixed precision on ppocr_det: gptvq d4 at K 16–4096, 8-bit GPTQ or dense per layer", "\n".join(mp)))
+
+# Cost.
+cost = ["| model | configuration | layers | total seconds | slowest layer | peak memory (MiB) |", "|---|---|---|---|---|---|"]
+for name, path, calib in runs:
+    for label in ("gptq 4-bit", "gptvq K4096 d4", "vq4dit K256 d4"):
+        if (name, label) not in results:
+            continue
+        rep, wall = results[(name, label)]
+        slow = max(rep["layers"], key=lambda l: l["seconds"])
+        extra = next(e for l, _, e in CONFIGS if l == label)
+        cost.append(f"| {name} | {label} | {len(rep['layers'])} | {wall:.1f} | {slow['name']} {slow['shape']} "
+                    f"{slow['seconds']:.1f} s | {peak_rss(path, [*extra, *calib]):.0f} |")
+sections.append(("Calibration cost", "\n".join(cost)))
+
+header = [
+    f"Command: `python3 bench/calibration_study.py --threads {args.threads}` (runs `mvq compress --json` once per row).",
+    f"Machine: {cpu}, {os.cpu_count()} cores, {args.threads} threads; load average {load_before:.2f} before, "
+    f"{os.getloadavg()[0]:.2f} after. Results do not depend on the thread count; times do.",
+]
+body = "\n".join(header) + "\n\n" + "\n\n".join(f"### {t}\n\n{b}" for t, b in sections)
+print(body)
+if args.quick:
+    sys.exit(0)
+md = ROOT / "docs" / "quality.md"
+text = md.read_text(encoding="utf-8")
+begin, end = "<!-- calibration:begin -->", "<!-- calibration:end -->"
+if begin in text:
+    text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda m: begin + "\n" + body + "\n" + end, text, flags=re.S)
+else:
+    text += "\n" + begin + "\n" + body + "\n" + end + "\n"
+md.write_text(text, encoding="utf-8")

@@ -1,0 +1,168 @@
+#pragma once
+/// @file
+/// Pieces shared by the output-aware codebook solvers (codebook_finetune.hpp, vq4dit.hpp): the layer-output loss
+/// ‖X(W − Ŵ)ᵀ‖² = tr(E H Eᵀ) with E = W − Ŵ and H = XᵀX, its building block G = E·H, and the unpacked codes of
+/// a compressed matrix. Namespace `mvq::quant::detail`: not a public interface.
+///
+/// Determinism: every parallel loop runs over fixed blocks of rows (never over a split that depends on the
+/// thread count), and every sum over columns or rows runs in index order, so results are bit-identical for any
+/// executor.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mvq/core/bitpack.hpp"
+#include "mvq/core/compressed_matrix.hpp"
+#include "mvq/core/error.hpp"
+#include "mvq/core/executor.hpp"
+#include "mvq/core/matrix_view.hpp"
+
+namespace mvq::inline v0::quant::detail {
+
+/// Checks that `h` is a cols × cols matrix of finite values (`who` names the caller in the message).
+[[nodiscard]] inline result<void> check_gram(std::span<const double> h, std::size_t cols, const char* who) {
+  if (cols == 0 || h.size() % cols != 0 || h.size() / cols != cols)
+    return fail(errc::shape_mismatch, std::string(who) + ": H has " + std::to_string(h.size()) +
+                                          " values, the reduction length " + std::to_string(cols) + " needs " +
+                                          std::to_string(cols) + " × " + std::to_string(cols));
+  for (std::size_t i = 0; i < h.size(); ++i)
+    if (!std::isfinite(h[i]))
+      return fail(errc::invalid_argument, std::string(who) + ": H(" + std::to_string(i / cols) + ", " +
+                                              std::to_string(i % cols) + ") is not finite");
+  return {};
+}
+
+/// Checks that `w` is rows × cols of finite values.
+[[nodiscard]] inline result<void> check_weight(matrix_view<const float> w, std::size_t rows, std::size_t cols,
+                                               const char* who) {
+  if (w.rows() != rows || w.cols() != cols)
+    return fail(errc::shape_mismatch, std::string(who) + ": the weight is " + std::to_string(w.rows()) + "×" +
+                                          std::to_string(w.cols()) + ", the compressed matrix is " +
+                                          std::to_string(rows) + "×" + std::to_string(cols));
+  for (std::size_t r = 0; r < w.rows(); ++r)
+    for (float v : w.row(r))
+      if (!std::isfinite(v))
+        return fail(errc::invalid_argument,
+                    std::string(who) + ": row " + std::to_string(r) + " of the weight has a non-finite value");
+  return {};
+}
+
+/// Codeword index and kept-position bitmap (bit t: position t of the sub-vector kept; all d bits when dense) of
+/// every sub-vector, row-major.
+struct unpacked_codes {
+  std::vector<std::uint32_t> index;
+  std::vector<std::uint32_t> kept;
+};
+
+/// Reads the indices and masks of `v` once.
+[[nodiscard]] inline unpacked_codes unpack_codes(compressed_matrix_view const& v) {
+  auto const& l = v.layout;
+  const std::size_t spr = l.subvectors_per_row(), d = l.d();
+  unpacked_codes u;
+  u.index.resize(l.subvectors());
+  u.kept.assign(l.subvectors(), d >= 32 ? 0xffffffffu : (1u << d) - 1u);
+  for (std::size_t r = 0; r < l.rows; ++r)
+    for (std::size_t s = 0; s < spr; ++s) {
+      u.index[r * spr + s] = v.index(r, s);
+      if (l.nm.dense()) continue;
+      std::uint32_t bits = 0;
+      for (std::size_t t = 0; t < d; ++t) {
+        const std::size_t c = s * d + t;
+        bits |= ((v.group_bitmap(r, c / l.nm.m) >> (c % l.nm.m)) & 1u) << t;
+      }
+      u.kept[r * spr + s] = bits;
+    }
+  return u;
+}
+
+/// Rows of one task of `right_multiply_gram` (fixed, so the split never depends on the thread count).
+inline constexpr std::size_t gram_row_block = 16;
+/// Columns of H one pass of a task streams (a strip of H stays in cache across the rows of the task).
+inline constexpr std::size_t gram_col_tile = 256;
+
+/// out = E·H for E rows × cols (contiguous, double) and H cols × cols (row-major). Element (r, c) is
+/// Σ_k e(r, k)·H(k, c) summed in ascending k (zero entries of E are skipped: masked directions are sparse).
+/// @tparam Arch the instruction set of the translation unit (the loops are plain and auto-vectorised; the
+///         parameter keeps translation units built with different -m flags from sharing one definition)
+template <class Arch, class E>
+void right_multiply_gram(std::span<const double> e, std::size_t rows, std::size_t cols, std::span<const double> h,
+                         std::span<double> out, E& ex) {
+  const std::size_t blocks = (rows + gram_row_block - 1) / gram_row_block;
+  ex.parallel_for(blocks, [&](std::size_t b) {
+    const std::size_t r0 = b * gram_row_block, r1 = std::min(rows, r0 + gram_row_block);
+    for (std::size_t r = r0; r < r1; ++r) std::fill_n(out.data() + r * cols, cols, 0.0);
+    for (std::size_t c0 = 0; c0 < cols; c0 += gram_col_tile) {
+      const std::size_t c1 = std::min(cols, c0 + gram_col_tile), w = c1 - c0;
+      for (std::size_t k = 0; k < cols; ++k) {
+        const double* hk = h.data() + k * cols + c0;
+        for (std::size_t r = r0; r < r1; ++r) {
+          const double ek = e[r * cols + k];
+          if (ek == 0.0) continue;
+          double* o = out.data() + r * cols + c0;
+          for (std::size_t c = 0; c < w; ++c) o[c] += ek * hk[c];
+        }
+      }
+    }
+  });
+}
+
+/// Σ_r Σ_c a(r, c)·b(r, c) for two rows × cols contiguous matrices: per-row sums (in parallel over fixed row
+/// blocks), then added in row order.
+template <class E>
+[[nodiscard]] double frobenius_dot(std::span<const double> a, std::span<const double> b, std::size_t rows,
+                                   std::size_t cols, E& ex) {
+  std::vector<double> part(rows);
+  const std::size_t blocks = (rows + gram_row_block - 1) / gram_row_block;
+  ex.parallel_for(blocks, [&](std::size_t blk) {
+    const std::size_t r0 = blk * gram_row_block, r1 = std::min(rows, r0 + gram_row_block);
+    for (std::size_t r = r0; r < r1; ++r) {
+      double s = 0;
+      for (std::size_t c = 0; c < cols; ++c) s += a[r * cols + c] * b[r * cols + c];
+      part[r] = s;
+    }
+  });
+  double s = 0;
+  for (double p : part) s += p;
+  return s;
+}
+
+/// Writes Ŵ (rows × cols, double) of hard codes and a codebook of k·d values of type T.
+template <class T>
+void reconstruct(unpacked_codes const& u, std::span<const T> codebook, std::size_t rows, std::size_t cols,
+                 std::size_t d, std::span<double> out) noexcept {
+  const std::size_t spr = cols / d;
+  for (std::size_t i = 0; i < rows * spr; ++i) {
+    const T* cw = codebook.data() + std::size_t{u.index[i]} * d;
+    double* o = out.data() + i * d;  // sub-vector i of row i / spr starts at column (i mod spr)·d
+    for (std::size_t t = 0; t < d; ++t) o[t] = ((u.kept[i] >> t) & 1u) ? static_cast<double>(cw[t]) : 0.0;
+  }
+}
+
+/// The exact loss tr(E H Eᵀ) of hard codes `u` with `codebook` against `w`; `e` and `g` are rows × cols scratch
+/// (on return E = W − Ŵ and G = E·H).
+template <class Arch, class T, class E>
+[[nodiscard]] double output_loss(unpacked_codes const& u, std::span<const T> codebook, matrix_view<const float> w,
+                                 std::size_t d, std::span<const double> h, std::span<double> e, std::span<double> g,
+                                 E& ex) {
+  const std::size_t rows = w.rows(), cols = w.cols();
+  reconstruct<T>(u, codebook, rows, cols, d, e);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) e[r * cols + c] = static_cast<double>(w(r, c)) - e[r * cols + c];
+  right_multiply_gram<Arch>(e, rows, cols, h, g, ex);
+  return frobenius_dot(e, g, rows, cols, ex);
+}
+
+/// Packs `index` (row-major sub-vectors) into the matrix's index bytes.
+inline void pack_indices(std::span<const std::uint32_t> index, compressed_matrix& m) noexcept {
+  const auto& l = m.layout;
+  const std::size_t spr = l.subvectors_per_row(), ibpr = l.index_bytes_per_row();
+  for (std::size_t r = 0; r < l.rows; ++r)
+    pack_bits(index.subspan(r * spr, spr), l.index_bits(), std::span<std::uint8_t>(m.indices.data() + r * ibpr, ibpr));
+}
+
+}  // namespace mvq::inline v0::quant::detail
