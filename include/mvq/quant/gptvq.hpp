@@ -51,7 +51,6 @@
 /// executor and thread count.
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
