@@ -20,16 +20,16 @@
 ///    with the within-group updates is exactly the joint OBS update −E_Q U_QQ⁻¹ U_QF for the group Q (the
 ///    triangular solve happens in the loop). Pruned weights are errors like any other: their whole value is
 ///    pushed onto later columns.
-/// 4. Codebook update with assignments and masks frozen: min_C tr((W − M⊙C[a]) (H + λI) (W − M⊙C[a])ᵀ) is a
-///    linear least-squares problem in the K·d codeword entries. Its normal equations Pᵀ(P(C)·Hλ) = Pᵀ(W·Hλ)
-///    (P expands a codebook to a weight matrix, Pᵀ scatters back) are solved by conjugate gradient with a Jacobi
-///    preconditioner, starting from the k-means codebook. Every CG step costs one product of a rows × cols
-///    matrix with Hλ; the (K·d)² normal matrix (2 GiB of doubles for K = 4096, d = 4) is never formed. The
-///    paper's code takes 25 Adam steps (lr 1e-3) on the same loss; CG solves the quadratic to rounding in a
-///    handful of steps and has no learning rate. The update is kept only if the loss went down.
-///    The damped Hλ (the matrix U factors) is used rather than H: with fewer calibration rows than columns H
-///    is singular, and the undamped problem would move codewords freely along directions the calibration rows
-///    do not see (in-sample output error down, weight error and unseen-input error up).
+/// 4. Codebook update with assignments and masks frozen: min_C tr((W − M⊙C[a]) Hλ (W − M⊙C[a])ᵀ) is a linear
+///    least-squares problem in the K·d codeword entries; `finetune_codebook` (codebook_finetune.hpp) solves its
+///    normal equations by preconditioned conjugate gradient with products by Hλ only (the (K·d)² normal matrix,
+///    2 GiB of doubles for K = 4096, d = 4, is never formed), at most `update_iter` steps, and keeps the result
+///    only if the exact loss went down. The paper's code takes 25 Adam steps (lr 1e-3) on the same loss; CG has
+///    no learning rate, gives most of its gain in 3–10 steps on ppocr_det layers, and reaches the exact
+///    minimiser (to 1e-6 of the loss) in the tests.
+///    The damped Hλ = H + λI (the matrix U factors) is used rather than H: with fewer calibration rows than
+///    columns H is singular, and the undamped problem would move codewords freely along directions the
+///    calibration rows do not see (in-sample output error down, weight error and unseen-input error up).
 /// 5. With `rounds` > 1, steps 3 and 4 repeat from the updated codebook; the best result is kept.
 /// 6. Non-f32 codebooks: rounded (`round_codebook`), then the loop of step 3 runs once more with the rounded
 ///    codebook frozen; whichever of the two assignments has the lower loss is kept.
@@ -51,7 +51,6 @@
 /// executor and thread count.
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -62,8 +61,6 @@
 #include <type_traits>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-
 #include "mvq/core/arch.hpp"
 #include "mvq/core/bitpack.hpp"
 #include "mvq/core/compressed_matrix.hpp"
@@ -73,7 +70,9 @@
 #include "mvq/core/matrix_view.hpp"
 #include "mvq/core/reduction_order.hpp"
 #include "mvq/quant/codebook.hpp"
+#include "mvq/quant/codebook_finetune.hpp"
 #include "mvq/quant/compress.hpp"
+#include "mvq/quant/detail/output_loss.hpp"
 #include "mvq/quant/kmeans.hpp"
 #include "mvq/quant/linalg.hpp"
 #include "mvq/quant/nearest.hpp"
@@ -96,7 +95,7 @@ namespace mvq::inline v0::quant {
 ///   |-------------------|-----------|-----------|-------------------------------------------------|
 ///   | inverse_u_squared | 1         | 1         | 1                                               |
 ///   | inverse_u         | 1.167     | 1.035     | 1.06 / 0.98, 1.09 / 0.98, 1.05 / 1.05           |
-///   | u                 | 4.50      | 1.30      | 1.66 / 1.03, 2.30 / 1.06, 1.24 / 0.95           |
+///   | u                 | 4.50      | 1.30      | 1.65 / 1.03, 2.30 / 1.06, 1.23 / 0.95           |
 ///   | reference         | 1.43      | 1.055     | 1.08 / 0.98, 1.13 / 1.00, 1.17 / 0.98           |
 ///   | obs_block         | 0.693     | 0.940     | 0.96 / 0.97, 0.98 / 0.97, 0.91 / 0.84           |
 ///
@@ -111,8 +110,9 @@ enum class gptvq_weighting : std::uint8_t {
   reference,          ///< k-means by U_cc, assignment by 1/U_cc (the paper's code)
   /// k-means by 1/U_cc²; assignment by the exact OBS loss of the group Q of d columns, e (U_QQᵀU_QQ)⁻¹ eᵀ =
   /// ‖e U_QQ⁻¹‖² with e = x − m⊙c (U_QQ: the d × d block of U; under N:M the pruned positions' errors count
-  /// too). Dense: codewords and sub-vectors are mapped by U_QQ⁻¹ and compared with the SIMD kernel; N:M: a
-  /// scalar search, K·(q + 1)·d terms per sub-vector.
+  /// too). Codewords (under N:M: m⊙c for each of the sub-vector's mask patterns, when there are at most 64)
+  /// and sub-vectors are mapped by U_QQ⁻¹ and compared with the SIMD kernel; with more patterns a scalar search,
+  /// K·(q + 1)·d terms per sub-vector.
   obs_block,
 };
 
@@ -140,12 +140,12 @@ struct gptvq_options {
   double percdamp = 0.01;                         ///< λ = percdamp · mean(diag H) (GPTQ)
   std::size_t block = 128;                        ///< columns per lazy-update block, a multiple of d (GPTQ: 128)
   unsigned em_iter = 10;                          ///< k-means iterations of the initialisation (paper: 10–100)
-  unsigned update_iter = 10;                      ///< conjugate-gradient steps of the codebook update (0: none)
+  unsigned update_iter = 10;  ///< most conjugate-gradient steps of the codebook update (0: none)
   /// Rounds of loop + update: each later round runs the loop again with the updated codebook; the result with
   /// the lowest loss is kept. On ppocr_det layers a second round lowered tr(E Hλ Eᵀ) by 1–7 % more at twice
   /// the cost.
   unsigned rounds = 1;
-  gptvq_weighting weighting = gptvq_weighting_default;
+  gptvq_weighting weighting = gptvq_weighting_default;  ///< metric of the initialisation and the assignments
   std::uint64_t seed = 0;                         ///< k-means++ seeding
   reduction_order order = reduction_order::oihw;  ///< the column order of W and H (recorded, not applied)
 };
@@ -197,6 +197,10 @@ struct gptvq_report {
 
 namespace detail {
 
+/// Most mask patterns of one sub-vector for which the exact N:M metric keeps one mapped codebook per pattern
+/// (beyond, e.g. 2:4 with d = 16 and its 1296 patterns, it searches with scalar code).
+inline constexpr std::size_t gptvq_max_patterns = 64;
+
 /// Rows per task of the row-parallel loops. Any value gives the same result (rows are independent); a few rows
 /// share each read of H's or U's rows.
 inline constexpr std::size_t gptvq_row_chunk = 8;
@@ -228,14 +232,7 @@ inline constexpr std::size_t gptvq_row_chunk = 8;
 [[nodiscard]] inline std::uint32_t gptvq_group_mask(const double* w, const double* inv_u2, nm_pattern nm) noexcept {
   double score[max_nm_group];
   for (unsigned t = 0; t < nm.m && t < max_nm_group; ++t) score[t] = w[t] * w[t] * inv_u2[t];
-  std::uint32_t bm = 0;
-  for (unsigned k = 0; k < nm.n; ++k) {
-    unsigned best = nm.m;
-    for (unsigned t = 0; t < nm.m; ++t)
-      if (!((bm >> t) & 1u) && (best == nm.m || score[t] > score[best])) best = t;
-    bm |= 1u << best;
-  }
-  return bm;
+  return keep_largest(score, nm);
 }
 
 /// Kept positions of a d-wide sub-vector mask, padded with d (the masked kernel's zero row); returns q.
@@ -392,7 +389,13 @@ template <class Arch, class E>
   out.assign.assign(rows * spr, 0);
   if (masked) out.groups.assign(rows * gpr, 0);
   std::vector<double> wk = p.w;  // the error-updated weights
-  std::vector<soa_codebook> cbs;
+  std::vector<soa_codebook> cbs, pcbs;
+  // N:M with the exact metric: one mapped codebook (m⊙c)·L per mask pattern of a sub-vector when there are few
+  // patterns (C(M,N)^(d/M): 6 for 2:4 with d = 4, 36 with d = 8), so the SIMD kernel compares z = x·L with them.
+  const std::uint32_t group_patterns = masked ? pattern_count(p.nm) : 1;
+  std::size_t sub_patterns = 1;
+  for (unsigned g = 0; masked && g < d / p.nm.m && sub_patterns <= gptvq_max_patterns; ++g) sub_patterns *= group_patterns;
+  const bool per_pattern = obs_block && masked && sub_patterns <= gptvq_max_patterns;
   std::vector<float> tmp;
   std::vector<double> linv;
   double obs_scale = 0;
@@ -425,6 +428,22 @@ template <class Arch, class E>
             tmp[j * d + t2] = static_cast<float>(acc);
           }
         cbs[s - s0].assign(tmp, p.k, d, false);
+        if (per_pattern) {
+          pcbs.resize((s1 - s0) * sub_patterns);
+          for (std::size_t pi = 0; pi < sub_patterns; ++pi) {
+            std::uint32_t m = 0;
+            for (std::size_t g = 0, rest = pi; g < d / p.nm.m; ++g, rest /= group_patterns)
+              m |= pattern_bitmap(p.nm, static_cast<std::uint32_t>(rest % group_patterns)) << (g * p.nm.m);
+            for (std::size_t j = 0; j < p.k; ++j)
+              for (unsigned t2 = 0; t2 < d; ++t2) {
+                double acc = 0;
+                for (unsigned t = 0; t <= t2; ++t)
+                  if ((m >> t) & 1u) acc += static_cast<double>(codebook[j * d + t]) * l[t * d + t2];
+                tmp[j * d + t2] = static_cast<float>(acc);
+              }
+            pcbs[(s - s0) * sub_patterns + pi].assign(tmp, p.k, d, false);
+          }
+        }
       }
     } else {
       for (std::size_t s = s0; s < s1; ++s)
@@ -464,7 +483,14 @@ template <class Arch, class E>
               xs[i * d + t] = ((m >> t) & 1u) ? static_cast<float>(std::sqrt(om[c0 + t]) * wr[t]) : 0.0f;
           }
         }
-        if (obs_block && masked) {
+        if (per_pattern) {
+          for (std::size_t i = 0; i < nr; ++i) {
+            std::size_t pi = 0;
+            for (std::size_t g = d / p.nm.m; g-- > 0;)
+              pi = pi * group_patterns + pattern_rank(p.nm, (sm[i] >> (g * p.nm.m)) & ((1u << p.nm.m) - 1));
+            nearest_codewords<Arch>(xs + i * d, 1, pcbs[(s - s0) * sub_patterns + pi], a + i);
+          }
+        } else if (obs_block && masked) {
           // Exact group loss under a mask: ‖z − Σ_{t kept} c_t L_t‖² with z = x·L (pruned positions keep their
           // whole value as error), scalar: K·(q + 1)·d terms per sub-vector.
           const double* l = linv.data() + (s - s0) * d * d;
@@ -526,165 +552,27 @@ template <class Arch, class E>
   return out;
 }
 
-/// Ŵ = M ⊙ C[a], rows × cols.
-[[nodiscard]] inline std::vector<float> gptvq_decode(gptvq_problem const& p, std::span<const float> codebook,
-                                                     gptvq_codes const& c) {
-  std::vector<float> out(p.rows * p.cols);
+/// The codes as codebook_finetune and output_loss read them: index and kept-position bitmap per sub-vector.
+[[nodiscard]] inline unpacked_codes gptvq_unpacked(gptvq_problem const& p, gptvq_codes const& c) {
+  unpacked_codes u;
+  u.index = c.assign;
+  u.kept.resize(p.rows * p.spr);
   for (std::size_t r = 0; r < p.rows; ++r)
-    for (std::size_t s = 0; s < p.spr; ++s) {
-      const std::uint32_t m = p.subvector_mask(c, r, s);
-      const float* cw = codebook.data() + std::size_t{c.assign[r * p.spr + s]} * p.d;
-      for (unsigned t = 0; t < p.d; ++t) out[r * p.cols + s * p.d + t] = ((m >> t) & 1u) ? cw[t] : 0.0f;
-    }
-  return out;
+    for (std::size_t s = 0; s < p.spr; ++s) u.kept[r * p.spr + s] = p.subvector_mask(c, r, s);
+  return u;
 }
 
-/// Tiling of the product Y = V·H (a GEMM, rows × cols times cols × cols): a task owns a block of 64 rows × 64
-/// columns of Y and walks the reduction in slices of 256, so its pieces of V and H (128 KiB each) stay in L2; a
-/// register tile of 4 rows × 2 SIMD registers accumulates over one slice. Every Y(r, c2) adds its terms in
-/// column order whatever the tiling and thread count.
-inline constexpr std::size_t gptvq_mc = 64, gptvq_nc = 64, gptvq_kc = 256, gptvq_mr = 4;
-
-/// Y = V Hλ for a rows × cols V.
-template <class Arch, class E>
-void gptvq_times_h(gptvq_problem const& p, std::span<const double> h, std::vector<double> const& v,
-                   std::vector<double>& y, E& ex) {
-  using b = xsimd::batch<double, Arch>;
-  constexpr std::size_t w = b::size, nr = 2 * w;
-  static_assert(gptvq_nc % nr == 0, "gptvq: the column block must hold whole register tiles");
-  const std::size_t rows = p.rows, cols = p.cols;
-  y.assign(rows * cols, 0.0);
-  const std::size_t rblocks = (rows + gptvq_mc - 1) / gptvq_mc, cblocks = (cols + gptvq_nc - 1) / gptvq_nc;
-  ex.parallel_for(rblocks * cblocks, [&](std::size_t ti) {
-    const std::size_t r0 = ti / cblocks * gptvq_mc, r1 = std::min(rows, r0 + gptvq_mc);
-    const std::size_t n0 = ti % cblocks * gptvq_nc, n1 = std::min(cols, n0 + gptvq_nc);
-    for (std::size_t k0 = 0; k0 < cols; k0 += gptvq_kc) {
-      const std::size_t k1 = std::min(cols, k0 + gptvq_kc);
-      for (std::size_t j0 = n0; j0 < n1; j0 += nr)
-        for (std::size_t i0 = r0; i0 < r1; i0 += gptvq_mr) {
-          if (j0 + nr <= n1 && i0 + gptvq_mr <= r1) {
-            b acc[gptvq_mr][2];
-            for (std::size_t i = 0; i < gptvq_mr; ++i) {
-              acc[i][0] = b::load_unaligned(y.data() + (i0 + i) * cols + j0);
-              acc[i][1] = b::load_unaligned(y.data() + (i0 + i) * cols + j0 + w);
-            }
-            for (std::size_t c = k0; c < k1; ++c) {
-              const double* hc = h.data() + c * cols + j0;
-              const b h0 = b::load_unaligned(hc), h1 = b::load_unaligned(hc + w);
-              for (std::size_t i = 0; i < gptvq_mr; ++i) {
-                const b vc(v[(i0 + i) * cols + c]);
-                acc[i][0] = xsimd::fma(vc, h0, acc[i][0]);
-                acc[i][1] = xsimd::fma(vc, h1, acc[i][1]);
-              }
-            }
-            for (std::size_t i = 0; i < gptvq_mr; ++i) {
-              acc[i][0].store_unaligned(y.data() + (i0 + i) * cols + j0);
-              acc[i][1].store_unaligned(y.data() + (i0 + i) * cols + j0 + w);
-            }
-          } else {  // edge tiles, one entry at a time in the same column order
-            for (std::size_t r = i0; r < std::min(r1, i0 + gptvq_mr); ++r)
-              for (std::size_t c2 = j0; c2 < std::min(n1, j0 + nr); ++c2) {
-                double acc = y[r * cols + c2];
-                for (std::size_t c = k0; c < k1; ++c) acc += v[r * cols + c] * h[c * cols + c2];
-                y[r * cols + c2] = acc;
-              }
-          }
-        }
-    }
-    for (std::size_t r = r0; r < r1; ++r)
-      for (std::size_t c = n0; c < n1; ++c) y[r * cols + c] += p.reg[c] * v[r * cols + c];
-  });
-}
-
-/// tr(E Hλ Eᵀ) for E = W − Ŵ: the objective of the codebook update (the same product as its CG steps; the
-/// undamped output error of the result comes from `output_error`).
-template <class Arch, class E>
-[[nodiscard]] double gptvq_loss(gptvq_problem const& p, std::span<const double> h, std::span<const float> what,
-                                E& ex) {
-  std::vector<double> e(p.rows * p.cols), y;
-  for (std::size_t i = 0; i < e.size(); ++i) e[i] = p.w[i] - static_cast<double>(what[i]);
-  gptvq_times_h<Arch>(p, h, e, y, ex);
-  double s = 0;
-  for (std::size_t i = 0; i < e.size(); ++i) s += e[i] * y[i];
-  return s;
-}
-
-/// Step 4: conjugate gradient on the normal equations of the frozen-assignment least-squares problem (see the
-/// file comment). Returns the new codebook; `iters` the steps done.
-template <class Arch, class E>
-[[nodiscard]] std::vector<float> gptvq_update_codebook(gptvq_problem const& p, std::span<const double> h,
-                                                       std::span<const float> codebook, gptvq_codes const& codes,
-                                                       unsigned max_iter, E& ex, unsigned& iters) {
-  const std::size_t rows = p.rows, cols = p.cols, spr = p.spr, kd = std::size_t{p.k} * p.d;
-  const unsigned d = p.d;
-  std::vector<std::uint32_t> sub(rows * spr);
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t s = 0; s < spr; ++s) sub[r * spr + s] = p.subvector_mask(codes, r, s);
-  auto expand = [&](std::vector<double> const& c, std::vector<double>& v) {
-    v.assign(rows * cols, 0.0);
-    for (std::size_t i = 0; i < rows * spr; ++i) {
-      const double* cw = c.data() + std::size_t{codes.assign[i]} * d;
-      for (unsigned t = 0; t < d; ++t)
-        if ((sub[i] >> t) & 1u) v[i * d + t] = cw[t];
-    }
-  };
-  auto scatter = [&](std::vector<double> const& y, std::vector<double>& g) {
-    g.assign(kd, 0.0);
-    for (std::size_t i = 0; i < rows * spr; ++i) {  // serial, in row order
-      double* gj = g.data() + std::size_t{codes.assign[i]} * d;
-      for (unsigned t = 0; t < d; ++t)
-        if ((sub[i] >> t) & 1u) gj[t] += y[i * d + t];
-    }
-  };
-  std::vector<double> x(codebook.begin(), codebook.end()), v, y, r, z, pd, ap;
-  // r = Pᵀ((W − P x) Hλ)
-  expand(x, v);
-  for (std::size_t i = 0; i < rows * cols; ++i) v[i] = p.w[i] - v[i];
-  gptvq_times_h<Arch>(p, h, v, y, ex);
-  scatter(y, r);
-  // Jacobi preconditioner: diag(PᵀHλP)_{jt} = Σ over the kept members of (H + reg)_cc.
-  std::vector<double> diag(kd, 0.0);
-  for (std::size_t i = 0; i < rows * spr; ++i) {
-    const std::size_t s = i % spr;
-    for (unsigned t = 0; t < d; ++t)
-      if ((sub[i] >> t) & 1u) {
-        const std::size_t c = s * d + t;
-        diag[std::size_t{codes.assign[i]} * d + t] += h[c * cols + c] + p.reg[c];
-      }
+/// A compressed matrix of `layout` holding codebook `cb` (effective values) and codes `c`.
+[[nodiscard]] inline result<compressed_matrix> gptvq_pack(gptvq_problem const& p, compressed_layout const& layout,
+                                                          std::span<const float> cb, gptvq_codes const& c) {
+  auto out = compressed_matrix::allocate(layout);
+  if (!out) return out;
+  out->codebook.assign(cb.begin(), cb.end());
+  pack_indices(c.assign, *out);
+  if (p.masked()) {
+    nm_mask mask{.nm = p.nm, .rows = p.rows, .cols = p.cols, .bitmaps = c.groups};
+    pack_masks(mask, layout.masks, out->masks);
   }
-  auto precondition = [&](std::vector<double> const& in, std::vector<double>& out) {
-    out.resize(kd);
-    for (std::size_t i = 0; i < kd; ++i) out[i] = diag[i] > 0 ? in[i] / diag[i] : 0.0;
-  };
-  auto dot = [](std::vector<double> const& a, std::vector<double> const& b) {
-    double s = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-    return s;
-  };
-  precondition(r, z);
-  pd = z;
-  double rz = dot(r, z);
-  const double rz0 = rz;
-  iters = 0;
-  for (unsigned it = 0; it < max_iter && rz > 1e-24 * rz0 && rz > 0; ++it) {
-    expand(pd, v);
-    gptvq_times_h<Arch>(p, h, v, y, ex);
-    scatter(y, ap);
-    const double pap = dot(pd, ap);
-    if (!(pap > 0)) break;
-    const double alpha = rz / pap;
-    for (std::size_t i = 0; i < kd; ++i) {
-      x[i] += alpha * pd[i];
-      r[i] -= alpha * ap[i];
-    }
-    precondition(r, z);
-    const double rz_new = dot(r, z);
-    for (std::size_t i = 0; i < kd; ++i) pd[i] = z[i] + (rz_new / rz) * pd[i];
-    rz = rz_new;
-    ++iters;
-  }
-  std::vector<float> out(kd);
-  for (std::size_t i = 0; i < kd; ++i) out[i] = static_cast<float>(x[i]);
   return out;
 }
 
@@ -733,8 +621,7 @@ template <class Arch = default_simd_arch, class E>
                            .order = opt.order,
                            .masks = opt.nm.dense() ? mask_encoding::none : opt.masks,
                            .codebook = opt.codebook};
-  auto out = compressed_matrix::allocate(layout);
-  if (!out) return tl::unexpected(out.error());
+  if (auto v = validate(layout); !v) return tl::unexpected(v.error());
 
   auto fac = gptq_inverse_factor<Arch>(h, cols, opt.percdamp, ex);
   if (!fac) return tl::unexpected(error{fac.error().code, "gptvq: " + fac.error().message});
@@ -756,59 +643,66 @@ template <class Arch = default_simd_arch, class E>
   const std::vector<double> om = detail::gptvq_column_weights(p.f, opt.weighting, false);
   const bool obs_block = opt.weighting == gptvq_weighting::obs_block;
 
+  // Hλ: the matrix U factors, the objective of the codebook update and of every keep-or-drop decision.
+  std::vector<double> hl(h.begin(), h.end());
+  for (std::size_t c = 0; c < cols; ++c) hl[c * cols + c] += p.reg[c];
+  std::vector<double> se(rows * cols), sg(rows * cols);
+  auto loss_of = [&](std::span<const float> c, detail::gptvq_codes const& codes_) {
+    return detail::output_loss<Arch, float>(detail::gptvq_unpacked(p, codes_), c, w, p.d, hl, se, sg, ex);
+  };
+  compressed_layout layout32 = layout;
+  layout32.codebook = codebook_dtype::f32;
+
   std::vector<float> cb = detail::gptvq_init_codebook<Arch>(p, om_init, opt.em_iter, opt.seed, ex, rep.em_iterations);
   detail::gptvq_codes codes;
   std::vector<float> cur = cb;
   rep.loss_final = std::numeric_limits<double>::infinity();
   for (unsigned round = 0; round < opt.rounds; ++round) {
     detail::gptvq_codes c = detail::gptvq_quantize<Arch>(p, cur, om, opt.block, obs_block, ex);
-    const double lq = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, cur, c), ex);
-    double lu = lq;
-    if (round == 0) rep.loss_quantized = lq;
-    if (lq < rep.loss_final) {
-      rep.loss_final = lq;
-      cb = cur;
-      codes = c;
-    }
-    if (opt.update_iter > 0) {
-      unsigned steps = 0;
-      std::vector<float> next = detail::gptvq_update_codebook<Arch>(p, h, cur, c, opt.update_iter, ex, steps);
-      rep.cg_iterations += steps;
-      const double l2 = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, next, c), ex);
-      if (l2 < lq) {  // kept only when it lowers the loss
-        lu = l2;
-        cur = std::move(next);
+    double lq = 0, lu = 0;
+    bool improved = false;
+    if (opt.update_iter > 0) {  // finetune_codebook measures the loss before and after
+      auto m = detail::gptvq_pack(p, layout32, cur, c);
+      if (!m) return tl::unexpected(m.error());
+      finetune_report fr;
+      if (auto r = finetune_codebook<Arch>(*m, w, hl, {.cg_iter = opt.update_iter, .rounds = 0}, ex, &fr); !r)
+        return tl::unexpected(error{r.error().code, "gptvq: " + r.error().message});
+      rep.cg_iterations += fr.cg_iterations;
+      lq = fr.initial_loss;
+      lu = fr.final_loss;
+      if (fr.updates_kept > 0) {  // kept only when it lowered the loss
+        improved = true;
         rep.update_accepted = true;
-        if (l2 < rep.loss_final) {
-          rep.loss_final = l2;
-          cb = cur;
-          codes = std::move(c);
-        }
+        cur = std::move(m->codebook);
       }
+    } else {
+      lq = lu = loss_of(cur, c);
     }
-    if (round == 0) rep.loss_updated = lu;
+    if (round == 0) {
+      rep.loss_quantized = lq;
+      rep.loss_updated = lu;
+    }
+    if (lu < rep.loss_final) {
+      rep.loss_final = lu;
+      cb = cur;
+      codes = std::move(c);
+    }
+    if (!improved) break;  // the next round would repeat this one
   }
-  compressed_matrix& cm = *out;
+  rounded_codebook rc;
   if (opt.codebook != codebook_dtype::f32) {
-    auto rc = round_codebook(cb, opt.codebook);
-    cm.codebook_i8 = std::move(rc.codes);
-    cm.codebook_scale = rc.scale;
-    const double kept = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, cb, codes), ex);
+    rc = round_codebook(cb, opt.codebook);
+    const double kept = loss_of(cb, codes);
     detail::gptvq_codes again = detail::gptvq_quantize<Arch>(p, cb, om, opt.block, obs_block, ex);
-    const double redone = detail::gptvq_loss<Arch>(p, h, detail::gptvq_decode(p, cb, again), ex);
+    const double redone = loss_of(cb, again);
     rep.loss_final = std::min(kept, redone);
     if (redone < kept) codes = std::move(again);
   }
-  cm.codebook = cb;
-
-  const std::size_t ibpr = layout.index_bytes_per_row();
-  for (std::size_t r = 0; r < rows; ++r)
-    pack_bits(std::span<const std::uint32_t>(codes.assign.data() + r * p.spr, p.spr), layout.index_bits(),
-              std::span<std::uint8_t>(cm.indices.data() + r * ibpr, ibpr));
-  if (p.masked()) {
-    nm_mask mask{.nm = opt.nm, .rows = rows, .cols = cols, .bitmaps = std::move(codes.groups)};
-    pack_masks(mask, layout.masks, cm.masks);
-  }
+  auto packed = detail::gptvq_pack(p, layout, cb, codes);
+  if (!packed) return tl::unexpected(packed.error());
+  compressed_matrix& cm = *packed;
+  cm.codebook_i8 = std::move(rc.codes);
+  cm.codebook_scale = rc.scale;
 
   if (stats) {
     const std::vector<float> what = decompress(cm.view());
@@ -826,7 +720,7 @@ template <class Arch = default_simd_arch, class E>
     *stats = st;
   }
   if (report) *report = rep;
-  return out;
+  return packed;
 }
 
 /// `gptvq` on the calling thread (`serial_executor`).

@@ -45,6 +45,19 @@ struct nm_mask {
   }
 };
 
+/// Bitmap of the N largest of the M scores `score[0..M)` of one group (the lower position on ties): N passes of
+/// "first maximum among the unkept". The one N:M selection rule, shared by every pruner.
+[[nodiscard]] inline std::uint32_t keep_largest(const double* score, nm_pattern nm) noexcept {
+  std::uint32_t bm = 0;
+  for (unsigned k = 0; k < nm.n; ++k) {
+    unsigned best = nm.m;
+    for (unsigned t = 0; t < nm.m; ++t)
+      if (!((bm >> t) & 1u) && (best == nm.m || score[t] > score[best])) best = t;
+    bm |= 1u << best;
+  }
+  return bm;
+}
+
 /// L2 norm of every column of `calib` (n × cols), in double.
 [[nodiscard]] inline std::vector<double> column_norms(matrix_view<const float> calib) {
   std::vector<double> s(calib.cols(), 0.0);
@@ -90,14 +103,7 @@ struct nm_mask {
         const std::size_t c = g * nm.m + t;
         score[t] = std::fabs(static_cast<double>(row[c])) * (aware ? norms[c] : 1.0);
       }
-      std::uint32_t bm = 0;
-      for (unsigned k = 0; k < nm.n; ++k) {  // N passes of "first maximum among the unkept"
-        unsigned best = nm.m;
-        for (unsigned t = 0; t < nm.m; ++t)
-          if (!((bm >> t) & 1u) && (best == nm.m || score[t] > score[best])) best = t;
-        bm |= 1u << best;
-      }
-      out.bitmaps[r * groups + g] = static_cast<std::uint16_t>(bm);
+      out.bitmaps[r * groups + g] = static_cast<std::uint16_t>(keep_largest(score, nm));
     }
   }
   return out;
