@@ -158,13 +158,21 @@ template <class Arch = default_simd_arch, class E>
                                   E&& ex) {
   const std::size_t rows = w.rows(), cols = w.cols();
   std::vector<double> per(rows, 0.0);
+  // A diagonal H (zero-data mode) needs only its diagonal: O(rows·cols) instead of O(rows·cols²).
+  bool diagonal = true;
+  for (std::size_t i = 0; i < cols && diagonal; ++i)
+    for (std::size_t j = 0; j < cols; ++j)
+      if (i != j && h[i * cols + j] != 0.0) {
+        diagonal = false;
+        break;
+      }
   ex.parallel_for(rows, [&](std::size_t r) {
     std::vector<double> e(cols);
     for (std::size_t c = 0; c < cols; ++c)
       e[c] = static_cast<double>(w(r, c)) - static_cast<double>(what[r * cols + c]);
     double s = 0;
     for (std::size_t i = 0; i < cols; ++i)
-      if (e[i] != 0) s += e[i] * detail::dot4<Arch>(h.data() + i * cols, e.data(), cols);
+      if (e[i] != 0) s += diagonal ? e[i] * (h[i * cols + i] * e[i]) : e[i] * detail::dot4<Arch>(h.data() + i * cols, e.data(), cols);
     per[r] = s;
   });
   double s = 0;

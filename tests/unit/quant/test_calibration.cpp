@@ -393,3 +393,32 @@ TEST_CASE("linalg: the asymmetric target W′ = W Cᵀ H⁻¹ minimises ‖X_fp 
   auto unpaired = calibration::create(cols).value();
   CHECK(!quant::output_target(wv, unpaired, 0.0, serial_executor{}));
 }
+
+TEST_CASE("linalg: a diagonal H (zero-data mode) gives the same output error as the general sum", "[calib][linalg]") {
+  const std::size_t rows = 7, cols = 18;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> g;
+  std::vector<float> w(rows * cols), what(rows * cols);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    w[i] = g(rng);
+    what[i] = w[i] + 0.2f * g(rng);
+  }
+  const std::vector<double> mean(6, 0.0), var{0.5, 1.0, 2.0, 0.25, 3.0, 1.5};
+  auto c = calibration::from_channel_stats(mean, var, 3, reduction_order::oihw).value();
+  double direct = 0, plain = 0;
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double e = double(w[r * cols + j]) - what[r * cols + j];
+      direct += e * e * var[j / 3];
+      plain += e * e;
+    }
+  matrix_view<const float> wv(w.data(), rows, cols);
+  CHECK(quant::output_error(wv, what, c.gram(), serial_executor{}) == Approx(direct).epsilon(1e-13));
+  auto id = calibration::identity(cols).value();
+  CHECK(quant::output_error(wv, what, id.gram(), serial_executor{}) == Approx(plain).epsilon(1e-13));
+  // One off-diagonal entry switches to the general sum, which must then differ.
+  std::vector<double> h(id.gram().begin(), id.gram().end());
+  h[1] = h[cols] = 0.5;
+  const double e0 = double(w[0]) - what[0], e1 = double(w[1]) - what[1];
+  CHECK(quant::output_error(wv, what, h, serial_executor{}) == Approx(plain + 2 * 0.5 * e0 * e1).epsilon(1e-12));
+}

@@ -99,6 +99,23 @@ inline constexpr std::size_t gram_mc = 64, gram_nc = 64, gram_kc = 256, gram_mr 
 template <class Arch, class E>
 void right_multiply_gram(std::span<const double> e, std::size_t rows, std::size_t cols, std::span<const double> h,
                          std::span<double> out, E& ex) {
+  // A diagonal H (zero-data mode, H = I or independent inputs) is a column scaling: the sum below would add
+  // only zero products to the one e(r, c)·H(c, c), so the scaling gives the same values at O(rows·cols).
+  bool diagonal = true;
+  for (std::size_t i = 0; i < cols && diagonal; ++i)
+    for (std::size_t j = 0; j < cols; ++j)
+      if (i != j && h[i * cols + j] != 0.0) {
+        diagonal = false;
+        break;
+      }
+  if (diagonal) {
+    ex.parallel_for((rows + gram_row_block - 1) / gram_row_block, [&](std::size_t t) {
+      const std::size_t r1 = std::min(rows, (t + 1) * gram_row_block);
+      for (std::size_t r = t * gram_row_block; r < r1; ++r)
+        for (std::size_t c = 0; c < cols; ++c) out[r * cols + c] = e[r * cols + c] * h[c * cols + c];
+    });
+    return;
+  }
   using b = xsimd::batch<double, Arch>;
   constexpr std::size_t w = b::size, nr = 2 * w;
   static_assert(gram_nc % nr == 0, "right_multiply_gram: the column block must hold whole register tiles");
