@@ -419,6 +419,8 @@ TEST_CASE("linalg: a diagonal H (zero-data mode) gives the same output error as 
   // One off-diagonal entry switches to the general sum, which must then differ.
   std::vector<double> h(id.gram().begin(), id.gram().end());
   h[1] = h[cols] = 0.5;
-  const double e0 = double(w[0]) - what[0], e1 = double(w[1]) - what[1];
-  CHECK(quant::output_error(wv, what, h, serial_executor{}) == Approx(plain + 2 * 0.5 * e0 * e1).epsilon(1e-12));
+  double cross = 0;
+  for (std::size_t r = 0; r < rows; ++r)
+    cross += (double(w[r * cols]) - what[r * cols]) * (double(w[r * cols + 1]) - what[r * cols + 1]);
+  CHECK(quant::output_error(wv, what, h, serial_executor{}) == Approx(plain + 2 * 0.5 * cross).epsilon(1e-12));
 }
