@@ -19,6 +19,12 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+try:
+    import numpy  # noqa: F401  (the held-out evaluation multiplies matrices)
+except ImportError:
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])  # Debian's python3-numpy (run.sh installs it)
+    sys.exit("calibration_study.py needs numpy (Debian: python3-numpy)")
 ap = argparse.ArgumentParser()
 ap.add_argument("--mvq", default=str(ROOT / "build/release/examples/mvq_cli/mvq"))
 ap.add_argument("--models", default=str(ROOT.parent / "shared/models"))
@@ -28,35 +34,44 @@ args = ap.parse_args()
 models = pathlib.Path(args.models)
 
 VQ = ["--codebook", "i8"]  # GPTVQ's int8 codebooks, for every VQ method alike
-# (label, arguments); pairs at matched bits/weight share a "tier".
-CONFIGS = [
-    ("kmeans K256 d4", 2, ["--method", "kmeans", "--k", "256", "--d", "4", *VQ]),
-    ("kmeans K256 d4 +ft", 2, ["--method", "kmeans", "--k", "256", "--d", "4", *VQ, "--finetune-codebook"]),
-    ("gptvq K256 d4", 2, ["--method", "gptvq", "--k", "256", "--d", "4", *VQ]),
-    ("gptvq K256 d4 +ft", 2, ["--method", "gptvq", "--k", "256", "--d", "4", *VQ, "--finetune-codebook"]),
-    ("vq4dit K256 d4", 2, ["--method", "vq4dit", "--k", "256", "--d", "4", *VQ]),
-    ("mvq 2:4 K256 d4", 2.75, ["--method", "mvq", "--nm", "2:4", "--k", "256", "--d", "4", *VQ]),
-    ("mvq 2:4 K256 d4 +ft", 2.75, ["--method", "mvq", "--nm", "2:4", "--k", "256", "--d", "4", *VQ, "--finetune-codebook"]),
-    ("gptvq 2:4 K256 d4", 2.75, ["--method", "gptvq", "--nm", "2:4", "--k", "256", "--d", "4", *VQ]),
-    ("kmeans K4096 d4", 3, ["--method", "kmeans", "--k", "4096", "--d", "4", *VQ]),
-    ("gptvq K4096 d4", 3, ["--method", "gptvq", "--k", "4096", "--d", "4", *VQ]),
-    ("gptvq K4096 d4 +ft", 3, ["--method", "gptvq", "--k", "4096", "--d", "4", *VQ, "--finetune-codebook"]),
-    ("gptq 3-bit", 3, ["--method", "gptq", "--bits", "3"]),
-    ("gptvq 2:4 K4096 d4", 3.75, ["--method", "gptvq", "--nm", "2:4", "--k", "4096", "--d", "4", *VQ]),
-    ("gptq 4-bit", 4, ["--method", "gptq", "--bits", "4"]),
-    ("gptq 4-bit g64", 4, ["--method", "gptq", "--bits", "4", "--group", "64"]),
-]
+def cfg(label, *extra):
+    method = label.split()[0]
+    out = ["--method", method]
+    for tok in label.split()[1:]:
+        if tok.startswith("K"):
+            out += ["--k", tok[1:]]
+        elif tok.startswith("d"):
+            out += ["--d", tok[1:]]
+        elif ":" in tok:
+            out += ["--nm", tok]
+        elif tok.endswith("-bit"):
+            out += ["--bits", tok[:-4]]
+        elif tok.startswith("g"):
+            out += ["--group", tok[1:]]
+        elif tok == "+ft":
+            out += ["--finetune-codebook"]
+    return (label, out + ([] if method == "gptq" else VQ) + list(extra))
+
+
+# Rows at (about) the same bits/weight are listed together; the table gives the exact figure of each.
+CONFIGS = [cfg(l) for l in [
+    "kmeans K256 d4", "kmeans K256 d4 +ft", "gptvq K256 d4", "gptvq K256 d4 +ft", "vq4dit K256 d4",
+    "mvq 2:4 K256 d4", "mvq 2:4 K256 d4 +ft", "gptvq 2:4 K256 d4", "gptvq 2:4 K256 d4 +ft",
+    "kmeans K1024 d4", "gptvq K1024 d4", "gptq 3-bit",
+    "kmeans K4096 d4", "kmeans K4096 d4 +ft", "gptvq K4096 d4", "gptvq K4096 d4 +ft", "gptq 4-bit", "gptq 4-bit g64",
+    "gptvq 2:4 K4096 d4",
+]]
 if args.quick:
     CONFIGS = [c for c in CONFIGS if c[0] in ("kmeans K256 d4", "gptvq K256 d4", "gptq 4-bit")]
 BUDGETS = [2.0, 2.5, 3.0, 4.0, 5.0, 6.0]
-BUDGET_METHOD = ["--method", "gptvq", "--k", "256", "--d", "4", *VQ]
+BUDGET_METHOD = cfg("gptvq K256 d4")[1]
 
 tmp = pathlib.Path(tempfile.mkdtemp(prefix="mvq_study_"))
 
 
-def compress(model, extra):
+def compress(model, extra, out=None):
     """Runs mvq compress --json; returns (report, wall seconds)."""
-    out = tmp / "out.mvq.safetensors"
+    out = out or tmp / "out.mvq.safetensors"
     cmd = [args.mvq, "compress", str(model), "-o", str(out), "--json", "--threads", str(args.threads), *extra]
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -80,6 +95,61 @@ def peak_rss(model, extra):
     return ru.ru_maxrss / 1024.0
 
 
+def read_safetensors(path):
+    """{name: float32 array} of the F32 tensors of a safetensors file (numpy)."""
+    import numpy as np
+    blob = pathlib.Path(path).read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__" or t["dtype"] != "F32":
+            continue
+        a, b = t["data_offsets"]
+        out[name] = np.frombuffer(blob[8 + n + a:8 + n + b], dtype="<f4").reshape(t["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, data, off = {}, b"", 0
+    for name, arr in tensors.items():
+        raw = arr.astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [off, off + len(raw)]}
+        data += raw
+        off += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    pathlib.Path(path).write_bytes(len(text).to_bytes(8, "little") + text + data)
+
+
+def held_out(model, calib_path, extra):
+    """Pooled output SNR on rows the calibration did not see: H from the first half of each layer's rows, the
+    SNR measured on the second half (through `mvq decompress`)."""
+    import numpy as np
+    rows = read_safetensors(calib_path)
+    first = {k: v[: len(v) // 2] for k, v in rows.items()}
+    second = {k: v[len(v) // 2:] for k, v in rows.items()}
+    half = tmp / "calib_first_half.safetensors"
+    write_safetensors(half, first)
+    out, dense = tmp / "held.mvq.safetensors", tmp / "held_dense.safetensors"
+    rep, _ = compress(model, [*extra, "--calib", str(half)], out=out)
+    p = subprocess.run([args.mvq, "decompress", str(out), "-o", str(dense)], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"decompress failed: {p.stderr}")
+    w, what = read_safetensors(model), read_safetensors(dense)
+    num = den = 0.0
+    for layer in rep["layers"]:
+        name = layer["name"]
+        if name not in second:
+            continue
+        x = second[name].astype(np.float64)
+        a = w[name].reshape(w[name].shape[0], -1).astype(np.float64)
+        b = what[name].reshape(a.shape).astype(np.float64)
+        num += float(np.sum((x @ a.T) ** 2))
+        den += float(np.sum((x @ (a - b).T) ** 2))
+    return 10 * np.log10(num / den)
+
+
 def fmt(v, digits=2):
     return "–" if v is None else f"{v:.{digits}f}"
 
@@ -97,7 +167,7 @@ load_before = os.getloadavg()[0]
 sections = []
 results = {}
 for name, path, calib in runs:
-    for label, tier, extra in CONFIGS:
+    for label, extra in CONFIGS:
         rep, wall = compress(path, [*extra, *calib])
         results[(name, label)] = (rep, wall)
         print(f"{name} {label}: {rep['total']['bits_per_weight']:.3f} b/w, oSNR {rep['total']['output_snr_db']}, "
@@ -106,26 +176,46 @@ for name, path, calib in runs:
 # Pooled table.
 lines = ["| model | configuration | bits/weight | weight SQNR (dB) | output SNR (dB) | seconds |", "|---|---|---|---|---|---|"]
 for name, _, _ in runs:
-    for label, tier, _ in CONFIGS:
+    for label, _ in CONFIGS:
         rep, wall = results[(name, label)]
         t = rep["total"]
         lines.append(f"| {name} | {label} | {t['bits_per_weight']:.3f} | {fmt(t['weight_sqnr_db'])} | "
                      f"{fmt(t['output_snr_db'])} | {wall:.1f} |")
 sections.append(("Pooled over the compressed layers", "\n".join(lines)))
 
+# The calibrated rows above are also the rows the SNR is measured on; this measures on rows H never saw.
+HELD = [l for l in ("kmeans K256 d4", "gptvq K256 d4", "gptvq K256 d4 +ft", "vq4dit K256 d4", "mvq 2:4 K256 d4",
+                    "gptvq 2:4 K256 d4", "kmeans K4096 d4", "gptvq K4096 d4", "gptq 3-bit", "gptq 4-bit")
+        if ("ppocr_det", l) in results]
+held = ["| configuration | bits/weight | output SNR, calibration rows (dB) | output SNR, held-out rows (dB) |",
+        "|---|---|---|---|"]
+calib_path = models / "ppocr_det_calib.safetensors"
+for label in HELD:
+    extra = next(e for l, e in CONFIGS if l == label)
+    t = results[("ppocr_det", label)][0]["total"]
+    held.append(f"| {label} | {t['bits_per_weight']:.3f} | {fmt(t['output_snr_db'])} | "
+                f"{held_out(runs[0][1], calib_path, extra):.2f} |")
+sections.append(("ppocr_det on held-out rows: H from the first half of each layer's rows, SNR on the second half",
+                 "\n".join(held)))
+
 # Per-layer output SNR on the calibrated model, and the gptvq-vs-kmeans count at equal bits.
-per_layer = ["| layer | shape | calibration | " + " | ".join(l for l, _, _ in CONFIGS) + " |",
-             "|---|---|---|" + "---|" * len(CONFIGS)]
-base = results[("ppocr_det", CONFIGS[0][0])][0]
+PER_LAYER = [l for l in ("kmeans K256 d4", "gptvq K256 d4", "gptvq K256 d4 +ft", "vq4dit K256 d4", "mvq 2:4 K256 d4",
+                         "gptvq 2:4 K256 d4", "kmeans K4096 d4", "gptvq K4096 d4", "gptq 3-bit", "gptq 4-bit")
+             if ("ppocr_det", l) in results]
+per_layer = ["| layer | shape | H from | " + " | ".join(PER_LAYER) + " |", "|---|---|---|" + "---|" * len(PER_LAYER)]
+base = results[("ppocr_det", PER_LAYER[0])][0]
 for i, layer in enumerate(base["layers"]):
     cells = []
-    for label, _, _ in CONFIGS:
-        cells.append(fmt(results[("ppocr_det", label)][0]["layers"][i]["output_snr_db"]))
-    per_layer.append(f"| {layer['name']} | {layer['shape']} | {layer['calibration']} | " + " | ".join(cells) + " |")
-sections.append(("ppocr_det, output SNR (dB) per layer", "\n".join(per_layer)))
+    for label in PER_LAYER:
+        l = results[("ppocr_det", label)][0]["layers"][i]
+        cells.append(f"{fmt(l['output_snr_db'], 1)} / {fmt(l['weight_sqnr_db'], 1)}")
+    per_layer.append(f"| {layer['name']} | {'×'.join(map(str, layer['shape']))} | {layer['calibration']} | " +
+                     " | ".join(cells) + " |")
+sections.append(("ppocr_det per layer: output SNR / weight SQNR (dB)", "\n".join(per_layer)))
 
 verdict = []
-for a_label, b_label in [("gptvq K256 d4", "kmeans K256 d4"), ("gptvq K4096 d4", "kmeans K4096 d4")]:
+for a_label, b_label in [("gptvq K256 d4", "kmeans K256 d4"), ("gptvq K1024 d4", "kmeans K1024 d4"),
+                         ("gptvq K4096 d4", "kmeans K4096 d4"), ("gptvq 2:4 K256 d4", "mvq 2:4 K256 d4")]:
     if ("ppocr_det", a_label) not in results or ("ppocr_det", b_label) not in results:
         continue
     ra, rb = results[("ppocr_det", a_label)][0], results[("ppocr_det", b_label)][0]
@@ -159,7 +249,7 @@ for name, path, calib in runs:
             continue
         rep, wall = results[(name, label)]
         slow = max(rep["layers"], key=lambda l: l["seconds"])
-        extra = next(e for l, _, e in CONFIGS if l == label)
+        extra = next(e for l, e in CONFIGS if l == label)
         cost.append(f"| {name} | {label} | {len(rep['layers'])} | {wall:.1f} | {slow['name']} {slow['shape']} "
                     f"{slow['seconds']:.1f} s | {peak_rss(path, [*extra, *calib]):.0f} |")
 sections.append(("Calibration cost", "\n".join(cost)))

@@ -413,7 +413,7 @@ int run(compress_args a) {
         st.source = "statistics";
       }
     }
-    if (st.gram.empty() && needs_h) {
+    if (st.gram.empty() && (needs_h || a.zero_data)) {
       st.gram.assign(job.cols * job.cols, 0.0);
       for (std::size_t i = 0; i < job.cols; ++i) st.gram[i * job.cols + i] = 1.0;
       st.source = a.zero_data ? "identity" : "identity (no entry in --calib)";
