@@ -174,12 +174,13 @@ for name, path, calib in runs:
               f"{wall:.1f} s", file=sys.stderr)
 
 # Pooled table.
-lines = ["| model | configuration | bits/weight | weight SQNR (dB) | output SNR (dB) | seconds |", "|---|---|---|---|---|---|"]
+lines = ["| model | configuration | layers | bits/weight | weight SQNR (dB) | output SNR (dB) | seconds |",
+         "|---|---|---|---|---|---|---|"]
 for name, _, _ in runs:
     for label, _ in CONFIGS:
         rep, wall = results[(name, label)]
         t = rep["total"]
-        lines.append(f"| {name} | {label} | {t['bits_per_weight']:.3f} | {fmt(t['weight_sqnr_db'])} | "
+        lines.append(f"| {name} | {label} | {len(rep['layers'])} | {t['bits_per_weight']:.3f} | {fmt(t['weight_sqnr_db'])} | "
                      f"{fmt(t['output_snr_db'])} | {wall:.1f} |")
 sections.append(("Pooled over the compressed layers", "\n".join(lines)))
 
