@@ -628,7 +628,7 @@ const mvq_cli::registrar reg([](CLI::App& app, int& exit_code) {
   track(cmd->add_option("--iters", a->iters, "vq4dit: calibration iterations (0 = the library's default)")->capture_default_str(), "--iters");
   track(cmd->add_flag("--finetune-codebook", a->finetune,
                       "kmeans, mvq, gptvq: fine-tune the codebook on the layer output (least squares over the "
-                      "codewords with masks and assignments fixed)"), "--finetune-codebook");
+                      "codewords on H + 1 % damping, masks fixed, alternating with re-assignment)"), "--finetune-codebook");
   track(cmd->add_option("--budget", a->budget,
                         "mixed precision: choose per layer among the method at several K (or bits), 8-bit GPTQ and "
                         "dense, so that total.bits_per_weight (indices, masks, codebooks, scales over the "

@@ -80,6 +80,9 @@ struct layer_config {
   return s;
 }
 
+/// The damping of H under --finetune-codebook, as a fraction of its mean diagonal (GPTQ's default).
+inline constexpr double finetune_damping = 0.01;
+
 /// A compressed layer: VQ family (kmeans, mvq, gptvq, vq4dit) or scalar (gptq); monostate = kept dense.
 struct layer_candidate {
   layer_config config;
@@ -156,7 +159,14 @@ template <class E>
       }
     }
     if (cfg.finetune) {
-      if (auto r = quant::finetune_codebook(cm, w, h, quant::finetune_options{}, ex); !r)
+      // On H + λI with GPTQ's 1 % damping: with fewer calibration rows than columns H is singular, and the
+      // undamped least-squares codebook fits those rows at the expense of every other input.
+      std::vector<double> hd(h.begin(), h.end());
+      const std::size_t n = w.cols();
+      double mean_diag = 0;
+      for (std::size_t j = 0; j < n; ++j) mean_diag += hd[j * n + j];
+      for (std::size_t j = 0; j < n; ++j) hd[j * n + j] += finetune_damping * mean_diag / static_cast<double>(n);
+      if (auto r = quant::finetune_codebook(cm, w, hd, quant::finetune_options{}, ex); !r)
         return tl::unexpected(r.error());
     }
     out.k = cm.layout.k();
