@@ -45,6 +45,15 @@ template <class Arch>
 }
 }  // namespace detail
 
+/// True when the n × n row-major `h` has no non-zero entry off its diagonal (zero-data H = I, or independent
+/// inputs): products with it are then column scalings. Stops at the first off-diagonal non-zero.
+[[nodiscard]] inline bool is_diagonal(std::span<const double> h, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      if (i != j && h[i * n + j] != 0.0) return false;
+  return true;
+}
+
 /// Factorises the symmetric positive definite `a` (n × n) in place into its lower Cholesky factor L (A = L Lᵀ);
 /// the strict upper triangle is zeroed. Fails, naming the pivot, when A is not positive definite (the content
 /// of `a` is then unspecified).
@@ -159,13 +168,7 @@ template <class Arch = default_simd_arch, class E>
   const std::size_t rows = w.rows(), cols = w.cols();
   std::vector<double> per(rows, 0.0);
   // A diagonal H (zero-data mode) needs only its diagonal: O(rows·cols) instead of O(rows·cols²).
-  bool diagonal = true;
-  for (std::size_t i = 0; i < cols && diagonal; ++i)
-    for (std::size_t j = 0; j < cols; ++j)
-      if (i != j && h[i * cols + j] != 0.0) {
-        diagonal = false;
-        break;
-      }
+  const bool diagonal = is_diagonal(h, cols);
   ex.parallel_for(rows, [&](std::size_t r) {
     std::vector<double> e(cols);
     for (std::size_t c = 0; c < cols; ++c)

@@ -20,6 +20,7 @@
 
 #include "mvq/core/bitpack.hpp"
 #include "mvq/core/compressed_matrix.hpp"
+#include "mvq/quant/linalg.hpp"
 #include "mvq/core/error.hpp"
 #include "mvq/core/executor.hpp"
 #include "mvq/core/matrix_view.hpp"
@@ -101,14 +102,7 @@ void right_multiply_gram(std::span<const double> e, std::size_t rows, std::size_
                          std::span<double> out, E& ex) {
   // A diagonal H (zero-data mode, H = I or independent inputs) is a column scaling: the sum below would add
   // only zero products to the one e(r, c)·H(c, c), so the scaling gives the same values at O(rows·cols).
-  bool diagonal = true;
-  for (std::size_t i = 0; i < cols && diagonal; ++i)
-    for (std::size_t j = 0; j < cols; ++j)
-      if (i != j && h[i * cols + j] != 0.0) {
-        diagonal = false;
-        break;
-      }
-  if (diagonal) {
+  if (is_diagonal(h, cols)) {
     ex.parallel_for((rows + gram_row_block - 1) / gram_row_block, [&](std::size_t t) {
       const std::size_t r1 = std::min(rows, (t + 1) * gram_row_block);
       for (std::size_t r = t * gram_row_block; r < r1; ++r)
